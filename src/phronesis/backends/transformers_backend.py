@@ -1,0 +1,140 @@
+"""transformers backend: batched chat generation and option log-probs on CPU or GPU."""
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Sequence
+
+from ..errors import ModelRefError
+from ..modelref import CATALOG_HINT, ModelSpec, parse_ref, resolve_local_path
+from ..protocols import Completion, Conversation, GenerationParams, PromptLike, as_conversation
+
+_LOADED: dict[tuple, tuple[Any, Any]] = {}
+
+
+def pick_device(requested: str = "auto") -> str:
+    import torch
+
+    if requested != "auto":
+        return requested
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_causal_lm(spec: ModelSpec) -> tuple[Any, Any]:
+    """(model, tokenizer) for `spec`, loaded once per process and shared by every user."""
+    key = (spec.ref, spec.adapter, spec.dtype, spec.device, spec.trust_remote_code)
+    if key not in _LOADED:
+        _LOADED[key] = _load(spec)
+    return _LOADED[key]
+
+
+def _load(spec: ModelSpec) -> tuple[Any, Any]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = resolve_local_path(spec.ref)
+    dtype = {"auto": torch.float32, "float32": torch.float32, "bfloat16": torch.bfloat16,
+             "float16": torch.float16}[spec.dtype]
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=spec.trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, use_safetensors=True,
+                                                     trust_remote_code=spec.trust_remote_code)
+    except OSError as exc:
+        if parse_ref(spec.ref).scheme == "hf":
+            raise ModelRefError(f"model ref {spec.ref!r}: cannot load from the Hugging Face hub "
+                                f"(offline or no such repo); {CATALOG_HINT}") from None
+        raise ModelRefError(f"model ref {spec.ref!r}: cannot load ({str(exc).splitlines()[0]})") from None
+    if spec.adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, resolve_local_path(spec.adapter))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"  # decoder-only batches must be left-padded
+    model.to(pick_device(spec.device)).eval()
+    return model, tokenizer
+
+
+def render_chat(tokenizer: Any, conversation: Conversation, assistant_prefix: str = "") -> str:
+    text = tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+    return text + assistant_prefix
+
+
+def batch_seed(seed: int, texts: Sequence[str]) -> int:
+    """A seed that depends only on the batch's content, so a resumed run samples the same."""
+    digest = hashlib.sha256(f"{seed}\x00".encode() + "\x00".join(texts).encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+class TransformersGenerator:
+    """Generator + OptionScorer over a local transformers model."""
+
+    def __init__(self, spec: ModelSpec | str, model: Any = None, tokenizer: Any = None):
+        self.spec = ModelSpec.model_validate(spec)
+        if model is None:
+            model, tokenizer = load_causal_lm(self.spec)
+        self.model, self.tokenizer = model, tokenizer
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+
+    def generate(self, prompts: Sequence[PromptLike], params: GenerationParams) -> list[list[str]]:
+        texts = [render_chat(self.tokenizer, as_conversation(p, params.system_prompt)) for p in prompts]
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths pad less
+        results: list[list[str]] = [[] for _ in texts]
+        size = max(1, self.spec.batch_size)
+        for start in range(0, len(order), size):
+            chunk = order[start:start + size]
+            outputs = self._generate_batch([texts[i] for i in chunk], params)
+            for index, completions in zip(chunk, outputs):
+                results[index] = completions
+        return results
+
+    def _generate_batch(self, texts: list[str], params: GenerationParams) -> list[list[str]]:
+        import torch
+
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = {k: v.to(self.model.device) for k, v in enc.items()}
+        sampling = params.temperature > 0
+        kwargs: dict[str, Any] = dict(max_new_tokens=params.max_new_tokens, do_sample=sampling,
+                                      num_return_sequences=params.n,
+                                      pad_token_id=self.tokenizer.pad_token_id)
+        if sampling:
+            kwargs.update(temperature=params.temperature, top_p=params.top_p)
+            torch.manual_seed(batch_seed(params.seed, texts))
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        with torch.inference_mode():
+            out = self.model.generate(**enc, **kwargs)
+        new_tokens = out[:, enc["input_ids"].shape[1]:]
+        stop_ids = self._stop_ids()
+        completions = []
+        for row in new_tokens.tolist():
+            ended = any(tok in stop_ids for tok in row)
+            text = self.tokenizer.decode(row, skip_special_tokens=True).strip()
+            completions.append(Completion(text, "stop" if ended else "length"))
+        return [completions[i * params.n:(i + 1) * params.n] for i in range(len(texts))]
+
+    def _stop_ids(self) -> set[int]:
+        ids = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
+        configured = getattr(self.model.generation_config, "eos_token_id", None)
+        ids.update(configured if isinstance(configured, list) else [configured])
+        return {i for i in ids if i is not None}
+
+    def option_logprobs(self, prompts: Sequence[Conversation], options: Sequence[str],
+                        assistant_prefix: str = "") -> list[dict[str, float | None]]:
+        """One forward pass per prompt (batched): log p of each option's first token."""
+        import torch
+
+        option_ids = {opt: self.tokenizer.encode(opt, add_special_tokens=False)[0] for opt in options}
+        texts = [render_chat(self.tokenizer, list(p), assistant_prefix) for p in prompts]
+        results: list[dict[str, float | None]] = []
+        size = max(1, self.spec.batch_size)
+        for start in range(0, len(texts), size):
+            enc = self.tokenizer(texts[start:start + size], return_tensors="pt", padding=True,
+                                 add_special_tokens=False).to(self.model.device)
+            with torch.inference_mode():
+                logits = self.model(**enc).logits[:, -1, :].float()  # left padding: last = next token
+            logp = torch.log_softmax(logits, dim=-1)
+            for row in logp:
+                results.append({opt: float(row[tid]) for opt, tid in option_ids.items()})
+        return results

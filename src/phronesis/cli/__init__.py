@@ -1,0 +1,40 @@
+"""The `phronesis` command. Each concern registers its subcommands from its own module."""
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from ..errors import UserError
+
+app = typer.Typer(
+    name="phronesis",
+    help=(
+        "Constitutional-AI and RLAIF experiments on small models, with honest evaluation.\n\n"
+        "Start with `phronesis run` (the bundled demo config), `phronesis validate CONFIG` to check a "
+        "config without loading models, and `phronesis models list` to see the offline catalog."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+# One line per concern: the module defines `register(app)`.
+COMMAND_MODULES = ["core"]
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"{__name__}.{_name}").register(app)
+
+
+def main() -> None:
+    try:
+        app(prog_name="phronesis")
+    except UserError as exc:
+        message = " ".join(str(exc).split())  # always exactly one line
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,180 @@
+"""The pipeline: a typed config, a registry of stages, and a runner that resumes.
+
+Adding a stage is one module with a `Config` model and a `run(ctx)` function,
+plus one line in `STAGES`. The YAML config gets a section named after the stage.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from pydantic import Field, create_model, field_validator, model_validator
+
+from .config import StrictModel, load_config
+from .errors import ConfigError
+from .modelref import ModelSpec
+from .progress import info
+from .runstore import Run, StageOutcome, validate_run_name
+from .sources import PromptSetSpec, builtin_path, resolve_source
+from .stages import generate
+
+DEFAULT_CONFIG = "configs/demo.yaml"
+
+
+@dataclass(frozen=True)
+class StageEntry:
+    config: type[StrictModel]
+    run: Callable[["PipelineContext"], StageOutcome]
+    description: str
+
+
+STAGES: dict[str, StageEntry] = {
+    "generate": StageEntry(generate.GenerateConfig, lambda ctx: generate.run(ctx), "answers from one model"),
+}
+
+# Top-level sections that are shared by several stages (constitution, judge, ...).
+SECTIONS: dict[str, type[StrictModel]] = {}
+
+
+class RunSection(StrictModel):
+    name: str = "demo"
+    dir: str = "runs"
+    seed: int = 0
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        try:
+            return validate_run_name(value)
+        except Exception as exc:  # surfaced by pydantic as a keyed config error
+            raise ValueError(str(exc)) from None
+
+
+def _default_models() -> dict[str, ModelSpec]:
+    return {"policy": ModelSpec(ref="catalog:smollm2-135m-instruct"),
+            "judge": ModelSpec(ref="catalog:smollm2-135m-instruct"),
+            "embedder": ModelSpec(ref="catalog:minilm-l6-v2")}
+
+
+class _PipelineBase(StrictModel):
+    run: RunSection = RunSection()
+    models: dict[str, ModelSpec] = Field(default_factory=_default_models)
+    prompts: dict[str, PromptSetSpec] = {}
+    stages: list[str] = ["generate"]
+
+    @field_validator("stages")
+    @classmethod
+    def _known_stages(cls, value: list[str]) -> list[str]:
+        import difflib
+
+        for name in value:
+            if name not in STAGES:
+                close = difflib.get_close_matches(name, list(STAGES), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(STAGES)})"
+                raise ValueError(f"unknown stage {name!r}{hint}")
+        if len(set(value)) != len(value):
+            raise ValueError("a stage is listed twice")
+        return value
+
+    @model_validator(mode="after")
+    def _references_exist(self):
+        for stage in self.stages:
+            section = getattr(self, stage, None)
+            for attr in ("model", "judge_model", "reward_model"):
+                name = getattr(section, attr, None)
+                if isinstance(name, str) and name not in self.models:
+                    raise ValueError(f"{stage}.{attr} names model {name!r}, which is not in `models:`")
+            for set_name in getattr(section, "prompt_sets", []) or []:
+                if set_name not in self.prompts:
+                    raise ValueError(f"{stage}.prompt_sets names {set_name!r}, which is not in `prompts:`")
+        return self
+
+
+def build_config_model() -> type[StrictModel]:
+    fields: dict[str, Any] = {name: (cls, cls()) for name, cls in SECTIONS.items()}
+    fields.update({name: (Optional[entry.config], entry.config()) for name, entry in STAGES.items()})
+    return create_model("PipelineConfig", __base__=_PipelineBase, **fields)
+
+
+PipelineConfig = build_config_model()
+
+
+def load_pipeline_config(path: str | Path | None, overrides: list[str] = ()) -> StrictModel:
+    """Read a pipeline YAML (default: the bundled demo config) with `--set` overrides."""
+    source = Path(path) if path else builtin_path(DEFAULT_CONFIG)
+    return load_config(PipelineConfig, source, overrides)
+
+
+def source_fingerprint(spec: PromptSetSpec) -> str:
+    """Content hash of a prompt file, so editing the data invalidates cached stages."""
+    fmt, location = resolve_source(spec)
+    if isinstance(location, Path) and location.is_file():
+        return hashlib.sha256(location.read_bytes()).hexdigest()[:16]
+    return str(location)
+
+
+@dataclass
+class PipelineContext:
+    config: Any
+    run: Run
+    force: bool = False
+    _generators: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def seed(self) -> int:
+        return self.config.run.seed
+
+    def index(self, stage: str) -> int:
+        return self.config.stages.index(stage) + 1 if stage in self.config.stages else 90
+
+    def section(self, stage: str) -> Any:
+        return getattr(self.config, stage)
+
+    def model_spec(self, name: str) -> ModelSpec:
+        if name not in self.config.models:
+            raise ConfigError(f"models.{name}: not configured (have: {', '.join(self.config.models)})")
+        return self.config.models[name]
+
+    def generator(self, name: str):
+        """One generator per configured model name, shared by every stage in this process."""
+        if name not in self._generators:
+            from .backends import make_generator
+
+            self._generators[name] = make_generator(self.model_spec(name))
+        return self._generators[name]
+
+    def prompt_rows(self, set_names: list[str]) -> list[dict[str, Any]]:
+        from .sources import load_prompts
+
+        rows = []
+        for set_name in set_names:
+            for row in load_prompts(self.config.prompts[set_name]):
+                rows.append({**row, "id": f"{set_name}/{row['id']}", "prompt_set": set_name})
+        return rows
+
+    def fingerprint_inputs(self, stage: str) -> dict[str, Any]:
+        """The config a stage's fingerprint covers: its section, its models and its prompt data."""
+        section = self.section(stage)
+        used_models = {getattr(section, a) for a in ("model", "judge_model", "reward_model")
+                       if isinstance(getattr(section, a, None), str)}
+        sets = getattr(section, "prompt_sets", []) or []
+        return {"section": section.model_dump(mode="json"),
+                "models": {m: self.config.models[m].model_dump(mode="json") for m in sorted(used_models)},
+                "prompts": {s: [self.config.prompts[s].model_dump(mode="json"),
+                                source_fingerprint(self.config.prompts[s])] for s in sets}}
+
+
+def run_pipeline(config: Any, force: bool = False, only: list[str] | None = None) -> list[StageOutcome]:
+    run = Run(config.run.dir, config.run.name)
+    ctx = PipelineContext(config=config, run=run, force=force)
+    outcomes = []
+    for stage in config.stages:
+        if only and stage not in only:
+            continue
+        outcome = STAGES[stage].run(ctx)
+        verb = "skipped (up to date)" if outcome.skipped else "done"
+        info(f"[{ctx.index(stage):02d}] {stage}: {verb} -> {outcome.path}")
+        outcomes.append(outcome)
+    return outcomes

@@ -1,0 +1,50 @@
+"""Rich progress bars with ETA and throughput for every loop over data; `--quiet` silences them."""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from typing import Callable, Iterator
+
+_quiet = False
+
+
+def set_quiet(quiet: bool) -> None:
+    global _quiet
+    _quiet = quiet
+
+
+def is_quiet() -> bool:
+    return _quiet or os.environ.get("PHRONESIS_QUIET") == "1"
+
+
+@contextlib.contextmanager
+def progress(description: str, total: int | None, unit: str = "rows",
+             done: int = 0) -> Iterator[Callable[[int], None]]:
+    """Yield `advance(n)`; shows a bar with ETA and rate unless quiet. `done` rows were resumed."""
+    if is_quiet():
+        yield lambda n=1: None
+        return
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TaskProgressColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+               TextColumn("ETA"), TimeRemainingColumn()]
+    console = Console(file=sys.stderr)
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task(description, total=total, completed=done, rate="")
+
+        def advance(n: int = 1) -> None:
+            bar.advance(task, n)
+            speed = bar.tasks[task].speed
+            bar.update(task, rate=f"{speed:.2f} {unit}/s" if speed else "")
+
+        yield advance
+
+
+def info(message: str) -> None:
+    """One status line on stderr (suppressed by --quiet)."""
+    if not is_quiet():
+        print(message, file=sys.stderr, flush=True)

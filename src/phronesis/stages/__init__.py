@@ -1,0 +1,1 @@
+"""Pipeline stages: each a plain function with a pure core that tests call with fakes."""

@@ -1,0 +1,75 @@
+"""Stage `generate`: answers from one model for the configured prompt sets."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from ..config import StrictModel
+from ..io import atomic_write_jsonl
+from ..protocols import GenerationParams, Generator
+from ..resumable import map_resumable
+from ..runstore import RowCheckpoint
+
+Row = dict[str, Any]
+
+
+class GenerateConfig(StrictModel):
+    prompt_sets: list[str] = ["harmful_test", "benign_test"]  # names from the `prompts:` section
+    model: str = "policy"  # which entry of the `models:` section answers
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    n: int = 1
+    system_prompt: str | None = None
+    chunk_size: int = 8  # rows per checkpoint write
+
+    def params(self, seed: int) -> GenerationParams:
+        return GenerationParams(max_new_tokens=self.max_new_tokens, temperature=self.temperature,
+                                top_p=self.top_p, n=self.n, seed=seed, system_prompt=self.system_prompt)
+
+
+def generate_answers(generator: Generator, rows: Sequence[Row], params: GenerationParams,
+                     checkpoint: RowCheckpoint, chunk_size: int = 8,
+                     description: str = "generate") -> list[Row]:
+    """Pure core: one output row per input row with `completions` and `finish_reasons`."""
+    ordered = sorted(rows, key=lambda r: (len(r["prompt"]), r["id"]))  # length-sorted: less padding
+
+    def answer(chunk: list[Row]) -> list[Row]:
+        outputs = generator.generate([r["prompt"] for r in chunk], params)
+        return [{**row, "completions": [str(c) for c in outs],
+                 "finish_reasons": [getattr(c, "finish_reason", "stop") for c in outs]}
+                for row, outs in zip(chunk, outputs)]
+
+    done = map_resumable(ordered, answer, checkpoint, chunk_size, description)
+    by_id = {r["id"]: r for r in done}
+    return [by_id[r["id"]] for r in rows]
+
+
+def truncation_rate(rows: Sequence[Row]) -> float:
+    reasons = [reason for row in rows for reason in row["finish_reasons"]]
+    return sum(r == "length" for r in reasons) / len(reasons) if reasons else 0.0
+
+
+def write_answers(path, rows: Sequence[Row]) -> int:
+    return atomic_write_jsonl(path, rows)
+
+
+def run(ctx) -> Any:
+    """Wrapper: read prompt sets, generate with checkpointing, write `answers.jsonl`."""
+    from ..runstore import run_stage
+
+    cfg: GenerateConfig = ctx.section("generate")
+    rows = ctx.prompt_rows(cfg.prompt_sets)
+
+    def body(stage) -> dict[str, Any]:
+        generator = ctx.generator(cfg.model)
+        out = generate_answers(generator, rows, cfg.params(ctx.seed), stage.checkpoint("answers"),
+                               cfg.chunk_size, description="generate")
+        write_answers(stage.file("answers.jsonl"), out)
+        stage.counts.update(rows=len(out), completions=sum(len(r["completions"]) for r in out),
+                            truncation_rate=round(truncation_rate(out), 4))
+        stage.samples = [{"id": r["id"], "prompt": r["prompt"], "answer": r["completions"][0]}
+                         for r in out[:: max(1, len(out) // 5)][:5]]
+        return {}
+
+    return run_stage(ctx.run, ctx.index("generate"), "generate", ctx.fingerprint_inputs("generate"),
+                     inputs={}, body=body, seed=ctx.seed, force=ctx.force)

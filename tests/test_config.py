@@ -1,0 +1,76 @@
+import pytest
+
+from phronesis.config import apply_overrides
+from phronesis.errors import ConfigError
+from phronesis.pipeline import load_pipeline_config
+
+
+def write(tmp_path, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_unknown_key_names_file_key_and_suggestion(tmp_path):
+    path = write(tmp_path, "generate:\n  max_new_tokns: 3\n")
+    with pytest.raises(ConfigError) as exc:
+        load_pipeline_config(path)
+    msg = str(exc.value)
+    assert str(path) in msg and "generate.max_new_tokns" in msg and "generate.max_new_tokens" in msg
+
+
+def test_wrong_type_names_dotted_key(tmp_path):
+    path = write(tmp_path, "generate:\n  max_new_tokens: lots\n")
+    with pytest.raises(ConfigError, match=r"key generate\.max_new_tokens: .*integer"):
+        load_pipeline_config(path)
+
+
+def test_malformed_yaml_names_line(tmp_path):
+    path = write(tmp_path, "run:\n  name: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"line \d+.*malformed YAML"):
+        load_pipeline_config(path)
+
+
+def test_set_override_parses_yaml_values(tmp_path):
+    path = write(tmp_path, "prompts: {t: x.jsonl}\ngenerate: {prompt_sets: [t]}\n")
+    cfg = load_pipeline_config(path, ["generate.max_new_tokens=17", "generate.temperature=0.5", "run.seed=3"])
+    assert cfg.generate.max_new_tokens == 17 and cfg.generate.temperature == 0.5 and cfg.run.seed == 3
+
+
+def test_override_into_scalar_is_refused():
+    with pytest.raises(ConfigError, match="not a mapping"):
+        apply_overrides({"run": 3}, ["run.name=x"])
+
+
+def test_override_without_equals_is_refused():
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        apply_overrides({}, ["generate.max_new_tokens"])
+
+
+def test_run_name_cannot_escape_runs_dir(tmp_path):
+    path = write(tmp_path, "run: {name: ../evil}\n")
+    with pytest.raises(ConfigError, match="run.name"):
+        load_pipeline_config(path)
+
+
+def test_unknown_stage_suggests(tmp_path):
+    path = write(tmp_path, "stages: [genrate]\n")
+    with pytest.raises(ConfigError, match="did you mean 'generate'"):
+        load_pipeline_config(path)
+
+
+def test_prompt_set_reference_must_exist(tmp_path):
+    path = write(tmp_path, "generate: {prompt_sets: [nope]}\nprompts: {}\n")
+    with pytest.raises(ConfigError, match="nope"):
+        load_pipeline_config(path)
+
+
+def test_bad_model_ref_is_a_config_error(tmp_path):
+    path = write(tmp_path, "models: {policy: 'openai:ftp://x'}\n")
+    with pytest.raises(ConfigError, match="models.policy"):
+        load_pipeline_config(path)
+
+
+def test_bundled_demo_config_validates():
+    cfg = load_pipeline_config(None)
+    assert cfg.stages and cfg.run.name == "demo"

@@ -1,0 +1,100 @@
+import json
+
+import pytest
+
+from phronesis.errors import DataError, StageError, UserError
+from phronesis.io import read_jsonl
+from phronesis.resumable import map_resumable
+from phronesis.runstore import RowCheckpoint, Run, run_stage
+
+
+def test_stage_is_skipped_when_fingerprint_matches_and_rerun_with_force(tmp_path):
+    run = Run(tmp_path, "r")
+    calls = []
+
+    def body(stage):
+        calls.append(1)
+        (stage.path / "out.txt").write_text("x")
+        stage.counts["rows"] = 1
+
+    first = run_stage(run, 1, "s", {"a": 1}, {}, body)
+    again = run_stage(run, 1, "s", {"a": 1}, {}, body)
+    changed = run_stage(run, 1, "s", {"a": 2}, {}, body)
+    forced = run_stage(run, 1, "s", {"a": 2}, {}, body, force=True)
+    assert [first.skipped, again.skipped, changed.skipped, forced.skipped] == [False, True, False, False]
+    assert len(calls) == 3
+    manifest = json.loads((first.path / "manifest.json").read_text())
+    assert manifest["counts"] == {"rows": 1} and manifest["status"] == "complete"
+    assert {"python", "torch", "transformers"} <= set(manifest["versions"])
+
+
+def test_upstream_change_invalidates_downstream(tmp_path):
+    run = Run(tmp_path, "r")
+    up = run_stage(run, 1, "up", {"v": 1}, {}, lambda s: None)
+    down = run_stage(run, 2, "down", {}, {"up": up.path}, lambda s: None)
+    up2 = run_stage(run, 1, "up", {"v": 2}, {}, lambda s: None)
+    down2 = run_stage(run, 2, "down", {}, {"up": up2.path}, lambda s: None)
+    assert not down2.skipped and down2.manifest["fingerprint"] != down.manifest["fingerprint"]
+
+
+def test_crash_mid_stage_resumes_without_redoing_rows(tmp_path):
+    run = Run(tmp_path, "r")
+    rows = [{"id": str(i), "x": i} for i in range(10)]
+    seen = []
+
+    def make_body(crash_after):
+        def body(stage):
+            def work(chunk):
+                if crash_after is not None and len(seen) >= crash_after:
+                    raise KeyboardInterrupt  # simulated kill between chunks
+                seen.extend(r["id"] for r in chunk)
+                return [{"id": r["id"], "y": r["x"] * 2} for r in chunk]
+            out = map_resumable(rows, work, stage.checkpoint("rows"), 3, "t")
+            (stage.path / "out.json").write_text(json.dumps(out))
+        return body
+
+    with pytest.raises(KeyboardInterrupt):
+        run_stage(run, 1, "s", {}, {}, make_body(crash_after=6))
+    assert not (run.stage_path(1, "s") / "manifest.json").exists()
+    run_stage(run, 1, "s", {}, {}, make_body(crash_after=None))
+    out = json.loads((run.stage_path(1, "s") / "out.json").read_text())
+    assert [r["id"] for r in out] == [str(i) for i in range(10)]
+    assert sorted(seen, key=int) == [str(i) for i in range(10)]  # each row processed exactly once
+
+
+def test_checkpoint_drops_torn_tail(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"id": "1"}\n{"id": "2"}\n{"id": "3", "te')
+    cp = RowCheckpoint(path)
+    assert len(cp) == 2 and "3" not in cp
+    cp.append([{"id": "3"}, {"id": "2"}])
+    assert [r["id"] for r in read_jsonl(path)] == ["1", "2", "3"]
+
+
+def test_bad_run_names_are_refused(tmp_path):
+    for name in ["../x", "a/b", "", ".hidden", "a..b"]:
+        with pytest.raises(UserError):
+            Run(tmp_path, name)
+
+
+def test_find_stage_without_manifest_is_named(tmp_path):
+    run = Run(tmp_path, "r")
+    (run.root / "01-generate").mkdir()
+    with pytest.raises(StageError, match="01-generate: missing manifest.json"):
+        run.find_stage("generate")
+
+
+def test_read_jsonl_errors_name_file_and_line(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"prompt": "a"}\n{"nope": 1}\n')
+    with pytest.raises(DataError, match=r"d.jsonl: line 2: missing column 'prompt'"):
+        read_jsonl(path, required=["prompt"])
+    path.write_bytes(b'{"prompt": "a"}\n{"prompt": "\xff"}\n')
+    with pytest.raises(DataError, match="line 2: not UTF-8"):
+        read_jsonl(path)
+    path.write_text('{"prompt": "a"}\n{"prompt": "b')
+    with pytest.raises(DataError, match="line 2: truncated JSON"):
+        read_jsonl(path)
+    path.write_text("")
+    with pytest.raises(DataError, match="empty"):
+        read_jsonl(path)

@@ -1,0 +1,56 @@
+import pytest
+
+from phronesis.backends.transformers_backend import TransformersGenerator, render_chat
+from phronesis.protocols import GenerationParams
+
+PROMPTS = ["Hi", "How do I kill a Python process quickly and safely?", "Which response is less harmful?",
+           "The quick brown fox"]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from tiny_models import build_tiny_causal_lm
+
+    return build_tiny_causal_lm()
+
+
+def make(tiny, batch_size):
+    model, tokenizer = tiny
+    return TransformersGenerator({"ref": "./unused", "batch_size": batch_size}, model=model, tokenizer=tokenizer)
+
+
+def test_left_padded_batch_matches_one_by_one(tiny):
+    params = GenerationParams(max_new_tokens=8)
+    single = make(tiny, 1).generate(PROMPTS, params)
+    batched = make(tiny, 4).generate(PROMPTS, params)
+    assert batched == single
+    assert all(len(outs) == 1 for outs in batched)
+
+
+def test_option_logprobs_are_batch_invariant(tiny):
+    convs = [[{"role": "user", "content": p}] for p in PROMPTS]
+    single = make(tiny, 1).option_logprobs(convs, ["A", "B"])
+    batched = make(tiny, 4).option_logprobs(convs, ["A", "B"])
+    for s, b in zip(single, batched):
+        assert s["A"] == pytest.approx(b["A"], abs=1e-4) and s["B"] == pytest.approx(b["B"], abs=1e-4)
+
+
+def test_sampling_is_deterministic_with_a_seed_and_varies_without(tiny):
+    gen = make(tiny, 2)
+    a = gen.generate(PROMPTS, GenerationParams(max_new_tokens=10, temperature=1.0, n=2, seed=1))
+    b = gen.generate(PROMPTS, GenerationParams(max_new_tokens=10, temperature=1.0, n=2, seed=1))
+    c = gen.generate(PROMPTS, GenerationParams(max_new_tokens=10, temperature=1.0, n=2, seed=2))
+    assert a == b and a != c
+    assert all(len(outs) == 2 for outs in a)
+
+
+def test_truncation_is_reported(tiny):
+    outs = make(tiny, 4).generate(PROMPTS, GenerationParams(max_new_tokens=3))
+    reasons = {o.finish_reason for row in outs for o in row}
+    assert reasons <= {"stop", "length"} and "length" in reasons  # a random model rarely stops in 3 tokens
+
+
+def test_chat_template_is_applied(tiny):
+    _, tokenizer = tiny
+    text = render_chat(tokenizer, [{"role": "user", "content": "Hi"}])
+    assert text.endswith("<|im_start|>assistant\n") and "<|im_start|>user\nHi<|im_end|>" in text
