@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional
 from pydantic import Field, create_model, field_validator, model_validator
 
 from .config import StrictModel, load_config
+from .constitution import ConstitutionConfig
 from .errors import ConfigError
 from .modelref import ModelSpec
 from .progress import info
@@ -35,7 +36,7 @@ STAGES: dict[str, StageEntry] = {
 }
 
 # Top-level sections that are shared by several stages (constitution, judge, ...).
-SECTIONS: dict[str, type[StrictModel]] = {}
+SECTIONS: dict[str, type[StrictModel]] = {"constitution": ConstitutionConfig}
 
 
 class RunSection(StrictModel):

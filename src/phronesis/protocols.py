@@ -100,7 +100,8 @@ class Judge(Protocol):
 
 @runtime_checkable
 class RewardModel(Protocol):
-    def score(self, prompts: Sequence[PromptLike], completions: Sequence[str]) -> list[float]:
+    def score(self, prompts: Sequence[PromptLike], completions: Sequence[str | Conversation]) -> list[float]:
+        """One scalar per (prompt, completion); a completion may be several assistant/user turns."""
         ...
 
 
