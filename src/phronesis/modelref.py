@@ -55,12 +55,16 @@ def resolve_local_path(ref: str) -> str:
     if parsed.scheme == "hf":
         return parsed.target
     if parsed.scheme == "local":
-        path = Path(parsed.target).expanduser()
-        if not path.exists():
-            raise ModelRefError(f"model ref {ref!r}: no such folder, and not a catalog:, hf: or openai: "
-                                f"reference; {CATALOG_HINT}")
-        return str(path)
+        return str(check_local_ref(ref))
     raise ModelRefError(f"model ref {ref!r}: an openai: server has no local weights")
+
+
+def check_local_ref(ref: str, key: str = "model ref") -> Path:
+    path = Path(parse_ref(ref).target).expanduser()
+    if not path.is_dir():
+        raise ModelRefError(f"{key} {ref!r}: no such folder, and not a catalog:, hf: or openai: reference; "
+                            f"{CATALOG_HINT}")
+    return path
 
 
 class ModelSpec(StrictModel):

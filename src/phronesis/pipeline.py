@@ -167,7 +167,30 @@ class PipelineContext:
                                 source_fingerprint(self.config.prompts[s])] for s in sets}}
 
 
+def preflight(config: Any) -> None:
+    """Cheap checks before any stage starts, so bad input fails before anything is written:
+    every model ref resolvable without loading, every prompt set readable, the constitution valid."""
+    from .catalog import get_entry
+    from .modelref import check_local_ref, parse_ref
+    from .sources import load_prompts
+
+    for name, spec in config.models.items():
+        for ref in filter(None, (spec.ref, spec.adapter)):
+            parsed = parse_ref(ref)
+            if parsed.scheme == "catalog":
+                get_entry(parsed.target)
+            elif parsed.scheme == "local":
+                check_local_ref(ref, f"models.{name}")
+    used = {s for stage in config.stages for s in (getattr(getattr(config, stage, None), "prompt_sets", None) or [])}
+    for set_name in sorted(used):
+        load_prompts(config.prompts[set_name])
+    if hasattr(config, "constitution"):
+        config.constitution.load()
+        config.constitution.load_framework()
+
+
 def run_pipeline(config: Any, force: bool = False, only: list[str] | None = None) -> list[StageOutcome]:
+    preflight(config)
     run = Run(config.run.dir, config.run.name)
     ctx = PipelineContext(config=config, run=run, force=force)
     outcomes = []

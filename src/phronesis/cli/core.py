@@ -45,10 +45,11 @@ def run(config: Optional[Path] = typer.Argument(None, help="Pipeline YAML. Defau
 
 def validate(config: Path = typer.Argument(..., help="Pipeline YAML to check."),
              overrides: Optional[List[str]] = SET) -> None:
-    """Check a config (keys, types, model refs, prompt sets) without loading any model."""
-    from ..pipeline import load_pipeline_config
+    """Check a config (keys, types, model refs, prompt files, constitution) without loading any model."""
+    from ..pipeline import load_pipeline_config, preflight
 
     cfg = load_pipeline_config(config, overrides or [])
+    preflight(cfg)
     typer.echo(f"{config}: OK (stages: {', '.join(cfg.stages)})")
 
 

@@ -1,0 +1,109 @@
+"""The bad-input corpus: every case exits 2 with one line naming the file/key/row, no traceback,
+and leaves no partial artifact behind."""
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+GOOD_PROMPTS = '{"id": "a", "prompt": "hello"}\n'
+
+
+@dataclass
+class Case:
+    name: str
+    config: str | bytes | None = None  # written to c.yaml; "{d}" is replaced by the temp folder
+    files: dict[str, str | bytes] = field(default_factory=dict)
+    args: list[str] = field(default_factory=list)  # "{c}" = the config path
+    expect: str = ""  # substring the one-line error must contain
+
+
+def cfg(body: str, prompts: str = "p.jsonl") -> str:
+    return f"run: {{name: t, dir: '{{d}}/runs'}}\nprompts: {{s: '{{d}}/{prompts}'}}\ngenerate: {{prompt_sets: [s]}}\n" + body
+
+
+RUN = ["run", "{c}"]
+CASES = [
+    Case("malformed_yaml", "run: {name: [x\n", args=RUN, expect="malformed YAML"),
+    Case("tabs_in_yaml", "run:\n\tname: x\n", args=RUN, expect="malformed YAML"),
+    Case("top_level_list", "- a\n- b\n", args=RUN, expect="top level must be a mapping"),
+    Case("unknown_top_key", "stagez: [generate]\n", args=RUN, expect="did you mean 'stages'"),
+    Case("unknown_nested_key", "generate: {max_new_tokns: 3}\n", args=RUN, expect="generate.max_new_tokens"),
+    Case("unknown_model_key", "models: {policy: {ref: 'catalog:smollm2-135m-instruct', dtyp: x}}\n",
+         args=RUN, expect="models.policy.dtyp"),
+    Case("wrong_type_int", "generate: {max_new_tokens: lots}\n", args=RUN, expect="generate.max_new_tokens"),
+    Case("wrong_type_float", "generate: {temperature: hot}\n", args=RUN, expect="generate.temperature"),
+    Case("wrong_type_bool", "models: {policy: {ref: 'catalog:smollm2-135m-instruct', trust_remote_code: maybe}}\n",
+         args=RUN, expect="trust_remote_code"),
+    Case("bad_literal", "models: {policy: {ref: 'catalog:smollm2-135m-instruct', dtype: float8}}\n",
+         args=RUN, expect="models.policy.dtype"),
+    Case("config_missing", None, args=["run", "{d}/nope.yaml"], expect="config file not found"),
+    Case("config_not_utf8", b"run: {name: \xff\xfe}\n", args=RUN, expect="not UTF-8"),
+    Case("set_without_equals", cfg(""), {"p.jsonl": GOOD_PROMPTS}, ["run", "{c}", "--set", "generate.n"], "KEY=VALUE"),
+    Case("set_into_scalar", cfg(""), {"p.jsonl": GOOD_PROMPTS}, ["run", "{c}", "--set", "run.name.x=1"], "not a mapping"),
+    Case("unknown_stage", "stages: [genrate]\n", args=RUN, expect="did you mean 'generate'"),
+    Case("missing_prompt_set", "prompts: {}\ngenerate: {prompt_sets: [nope]}\n", args=RUN, expect="'nope'"),
+    Case("empty_prompt_file", cfg(""), {"p.jsonl": ""}, RUN, "p.jsonl: no rows"),
+    Case("blank_lines_only", cfg(""), {"p.jsonl": "\n\n\n"}, RUN, "p.jsonl: no rows"),
+    Case("missing_column", cfg(""), {"p.jsonl": '{"id": 1, "text": "hi"}\n'}, RUN, "line 1: missing column 'prompt'"),
+    Case("non_utf8_prompts", cfg(""), {"p.jsonl": b'{"prompt": "ok"}\n{"prompt": "\xc3\x28"}\n'}, RUN, "line 2: not UTF-8"),
+    Case("truncated_json", cfg(""), {"p.jsonl": '{"prompt": "a"}\n{"prompt": "b'}, RUN, "line 2: truncated JSON"),
+    Case("invalid_json", cfg(""), {"p.jsonl": '{"prompt": "a"}\n{prompt: b}\n'}, RUN, "line 2: invalid JSON"),
+    Case("row_not_object", cfg(""), {"p.jsonl": '["a", "b"]\n'}, RUN, "line 1: expected a JSON object"),
+    Case("empty_prompt_text", cfg(""), {"p.jsonl": '{"id": "x", "prompt": "  "}\n'}, RUN, "row 1: column 'prompt' is empty"),
+    Case("prompt_not_text", cfg(""), {"p.jsonl": '{"id": "x", "prompt": 5}\n'}, RUN, "row 1: column 'prompt'"),
+    Case("duplicate_ids", cfg(""), {"p.jsonl": GOOD_PROMPTS * 2}, RUN, "row 2: duplicate id 'a'"),
+    Case("huge_line", cfg(""), {"p.jsonl": '{"prompt": "' + "x" * (17 * 1024 * 1024) + '"}\n'}, RUN, "over the"),
+    Case("prompt_file_missing", cfg("", prompts="gone.jsonl"), {}, RUN, "gone.jsonl: file not found"),
+    Case("unknown_extension", cfg("", prompts="p.txt"), {"p.txt": "hi"}, RUN, "cannot tell the format"),
+    Case("unknown_builtin_set", "prompts: {s: 'builtin:nope'}\ngenerate: {prompt_sets: [s]}\n", args=RUN,
+         expect="builtin:nope: no such bundled prompt set"),
+    Case("dangling_inverse", cfg("constitution: {path: '{d}/con.yaml'}\n"),
+         {"p.jsonl": GOOD_PROMPTS, "con.yaml": "name: x\nprinciples:\n- {id: a, description: d, critique_request: c, "
+          "revision_request: r, comparison: q, inverse: ghost}\n"}, RUN, "inverse 'ghost' is not defined"),
+    Case("constitution_unknown_key", cfg("constitution: {path: '{d}/con.yaml'}\n"),
+         {"p.jsonl": GOOD_PROMPTS, "con.yaml": "name: x\nprinciples:\n- {id: a, description: d, critique_request: c, "
+          "revision_request: r, comparison: q, weigth: 2}\n"}, RUN, "principles.0.weigth"),
+    Case("incomplete_inversion", cfg("constitution: {path: '{d}/con.yaml', invert: true}\n"),
+         {"p.jsonl": GOOD_PROMPTS, "con.yaml": "name: x\nprinciples:\n- {id: a, description: d, critique_request: c, "
+          "revision_request: r, comparison: q}\n"}, RUN, "cannot invert, principle 'a'"),
+    Case("model_folder_missing", cfg("models: {policy: '{d}/no-model'}\n"), {"p.jsonl": GOOD_PROMPTS}, RUN,
+         "no such folder"),
+    Case("adapter_folder_missing", cfg("models: {policy: {ref: 'catalog:smollm2-135m-instruct', adapter: '{d}/no'}}\n"),
+         {"p.jsonl": GOOD_PROMPTS}, RUN, "models.policy"),
+    Case("unknown_catalog_model", cfg("models: {policy: 'catalog:smollm3'}\n"), {"p.jsonl": GOOD_PROMPTS}, RUN,
+         "catalog:smollm3: no such catalog model"),
+    Case("malformed_openai_ref", "models: {policy: 'openai:ftp://x#m'}\n", args=RUN, expect="openai:http"),
+    Case("malformed_hf_ref", "models: {policy: 'hf:noslash'}\n", args=RUN, expect="hf:ORG/NAME"),
+    Case("run_name_escapes", "run: {name: ../escape}\n", args=RUN, expect="run.name"),
+    Case("run_dir_unwritable", cfg("").replace("'{d}/runs'", "'{d}/p.jsonl/runs'"), {"p.jsonl": GOOD_PROMPTS}, RUN,
+         "cannot create run folder"),
+    Case("pull_unknown_model", None, args=["models", "pull", "gpt5"], expect="no such catalog model"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input_exits_2_with_one_line(case: Case, tmp_path: Path):
+    d = str(tmp_path)
+    for name, content in case.files.items():
+        target = tmp_path / name
+        target.write_bytes(content if isinstance(content, bytes) else content.replace("{d}", d).encode())
+    config = tmp_path / "c.yaml"
+    if case.config is not None:
+        config.write_bytes(case.config if isinstance(case.config, bytes) else case.config.replace("{d}", d).encode())
+    args = [a.replace("{c}", str(config)).replace("{d}", d) for a in case.args]
+    result = subprocess.run([sys.executable, "-m", "phronesis", *args], capture_output=True, text=True,
+                            stdin=subprocess.DEVNULL, timeout=120)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    assert case.expect in lines[0], lines[0]
+    runs = tmp_path / "runs"
+    leftovers = [p for p in runs.rglob("*") if p.is_file() and p.parent.name != ".work"] if runs.exists() else []
+    assert not leftovers, leftovers
+
+
+def test_corpus_is_large_enough():
+    assert len(CASES) >= 30
