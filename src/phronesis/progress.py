@@ -12,6 +12,10 @@ _quiet = False
 def set_quiet(quiet: bool) -> None:
     global _quiet
     _quiet = quiet
+    if quiet:  # also silence the hub's and transformers' own tqdm bars ("Loading weights ...")
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+        os.environ["TRANSFORMERS_VERBOSITY"] = "error"
+        os.environ["PHRONESIS_QUIET"] = "1"
 
 
 def is_quiet() -> bool:
