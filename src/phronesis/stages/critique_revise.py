@@ -37,6 +37,7 @@ STAGE = "critique_revise"
 class RevisionFilters(StrictModel):
     drop_truncated: bool = True  # a revision cut off at max_new_tokens is not a finished answer
     max_critique_overlap: float = Field(0.6, gt=0, le=1)  # share of revision bigrams found in the critique
+    drop_descriptions: bool = True  # "The response encourages ..." is a critique, not a rewritten answer
 
 
 class CritiqueReviseConfig(StrictModel):
@@ -46,13 +47,15 @@ class CritiqueReviseConfig(StrictModel):
     rounds: int = Field(2, ge=1, le=4)
     principle_candidates: int = Field(4, ge=1)  # sample each round's principle from the top-N matches
     principle_temperature: float = Field(0.05, gt=0)  # softmax temperature over cosine similarity
-    max_new_tokens_answer: int = Field(160, ge=1)
-    max_new_tokens_critique: int = Field(96, ge=1)
+    max_new_tokens_answer: int = Field(128, ge=1)
+    max_new_tokens_critique: int = Field(80, ge=1)
     max_new_tokens_revision: int = Field(192, ge=1)
-    temperature: float = Field(0.7, ge=0)
+    temperature: float = Field(0.5, ge=0)
     top_p: float = Field(0.95, gt=0, le=1)
     few_shot: bool = True
     few_shot_path: str = "builtin:critique_revision"
+    # Appended to each principle's revision request: small models otherwise describe the answer instead of rewriting it.
+    revision_suffix: str = " Reply with the rewritten response only, speaking directly to the user."
     chunk_size: int = Field(8, ge=1)  # prompts per generate call and per checkpoint write
     filters: RevisionFilters = RevisionFilters()
 
@@ -64,7 +67,7 @@ class CritiqueReviseConfig(StrictModel):
         return LoopSettings(answer=params(self.max_new_tokens_answer, 1),
                             critique=params(self.max_new_tokens_critique, 2),
                             revision=params(self.max_new_tokens_revision, 3),
-                            rounds=self.rounds, filters=self.filters)
+                            rounds=self.rounds, filters=self.filters, revision_suffix=self.revision_suffix)
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ class LoopSettings:
     revision: GenerationParams
     rounds: int
     filters: RevisionFilters = field(default_factory=RevisionFilters)
+    revision_suffix: str = ""
 
 
 def row_rng(seed: int, row_id: str):
@@ -96,10 +100,10 @@ def critique_turns(prompt: Any, answer: str, principle: Principle, shots: Conver
     return [*shots, *as_messages(prompt, "user"), assistant(answer), user(principle.critique_request)]
 
 
-def revision_turns(prompt: Any, answer: str, critique: str, principle: Principle,
-                   shots: Conversation) -> Conversation:
+def revision_turns(prompt: Any, answer: str, critique: str, principle: Principle, shots: Conversation,
+                   suffix: str = "") -> Conversation:
     return [*critique_turns(prompt, answer, principle, shots), assistant(critique),
-            user(principle.revision_request)]
+            user(principle.revision_request + suffix)]
 
 
 def _finish(completion: Any) -> str:
@@ -118,13 +122,15 @@ def revise_chunk(generator: Generator, chunk: Sequence[Row], principles: dict[st
         critiques = generator.generate([critique_turns(s["prompt"], s["latest"], p, shots)
                                         for s, p in zip(states, chosen)], settings.critique)
         critique_texts = [strip_label(c[0]) for c in critiques]
-        revisions = generator.generate([revision_turns(s["prompt"], s["latest"], c, p, shots)
+        revisions = generator.generate([revision_turns(s["prompt"], s["latest"], c, p, shots,
+                                                       settings.revision_suffix)
                                         for s, c, p in zip(states, critique_texts, chosen)], settings.revision)
         for state, principle, critique, revision in zip(states, chosen, critique_texts, revisions):
             text = strip_label(revision[0])
             problem = revision_problem(text, critique, _finish(revision[0]),
                                        drop_truncated=settings.filters.drop_truncated,
-                                       max_critique_overlap=settings.filters.max_critique_overlap)
+                                       max_critique_overlap=settings.filters.max_critique_overlap,
+                                       drop_descriptions=settings.filters.drop_descriptions)
             state["steps"].append({"round": round_index + 1, "principle": principle.id, "critique": critique,
                                    "revision": text, "revision_finish": _finish(revision[0]),
                                    "dropped": problem})
