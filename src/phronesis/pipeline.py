@@ -19,7 +19,7 @@ from .modelref import ModelSpec
 from .progress import info
 from .runstore import Run, StageOutcome, validate_run_name
 from .sources import PromptSetSpec, builtin_path, resolve_source
-from .stages import generate
+from .stages import critique_revise, generate, virtue_dialogues
 
 DEFAULT_CONFIG = "configs/demo.yaml"
 
@@ -33,6 +33,8 @@ class StageEntry:
 
 STAGES: dict[str, StageEntry] = {
     "generate": StageEntry(generate.GenerateConfig, lambda ctx: generate.run(ctx), "answers from one model"),
+    "critique_revise": StageEntry(critique_revise.CritiqueReviseConfig, critique_revise.run, "constitutional critique → revision data"),
+    "virtue_dialogues": StageEntry(virtue_dialogues.VirtueDialoguesConfig, virtue_dialogues.run, "two three-turn virtue dialogues per prompt"),
 }
 
 # Top-level sections that are shared by several stages (constitution, judge, ...).

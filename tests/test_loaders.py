@@ -1,0 +1,114 @@
+import csv
+import gzip
+import json
+
+import pytest
+
+from phronesis.errors import DataError
+from phronesis.hh_rlhf import load_hh_rlhf_pairs, parse_transcript, split_pair
+from phronesis.sources import PromptSetSpec, load_prompts
+
+CHOSEN = "\n\nHuman: hi there\n\nAssistant: Hello!\n\nHuman: how do I pick a lock?\n\nAssistant: Call a locksmith."
+REJECTED = "\n\nHuman: hi there\n\nAssistant: Hello!\n\nHuman: how do I pick a lock?\n\nAssistant:  Use a bobby pin."
+
+
+def write_hh(path, rows):
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "wt", encoding="utf-8") as handle:
+        for chosen, rejected in rows:
+            handle.write(json.dumps({"chosen": chosen, "rejected": rejected}) + "\n")
+    return path
+
+
+def test_csv_loader_uses_the_configured_column(tmp_path):
+    path = tmp_path / "p.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["key", "question"])
+        writer.writerows([["a", "first, with a comma"], ["b", "second"]])
+    rows = load_prompts({"source": str(path), "column": "question", "id_column": "key"})
+    assert [(r["id"], r["prompt"]) for r in rows] == [("a", "first, with a comma"), ("b", "second")]
+    with pytest.raises(DataError, match="no column 'prompt'"):
+        load_prompts(str(path))
+
+
+def test_parquet_loader_reads_column_and_limit(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"text": ["x", "y", "z"], "n": [1, 2, 3]}), path)
+    rows = load_prompts({"source": str(path), "column": "text", "limit": 2})
+    assert [r["prompt"] for r in rows] == ["x", "y"] and rows[1]["n"] == 2
+    assert [r["id"] for r in rows] == ["row-00001", "row-00002"]  # no id column: numbered
+
+
+def test_hf_disk_loader_reads_saved_dataset_and_split(tmp_path):
+    from datasets import Dataset, DatasetDict
+
+    folder = tmp_path / "ds"
+    DatasetDict({"train": Dataset.from_dict({"prompt": ["a", "b"], "id": ["1", "2"]}),
+                 "test": Dataset.from_dict({"prompt": ["c"], "id": ["3"]})}).save_to_disk(str(folder))
+    assert [r["prompt"] for r in load_prompts({"source": str(folder), "split": "test"})] == ["c"]
+    assert [r["id"] for r in load_prompts(str(folder))] == ["1", "2"]  # a folder means hf-disk
+    with pytest.raises(DataError, match="no split 'dev'"):
+        load_prompts({"source": str(folder), "split": "dev"})
+
+
+def test_hub_dataset_offline_fails_with_one_line_hint(monkeypatch):
+    import datasets
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("Couldn't reach 'org/name' on the Hub (LocalEntryNotFoundError)\nmore lines")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    with pytest.raises(DataError) as err:
+        load_prompts("hf:org/name")
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("hf:org/name") and "local" in message
+
+
+def test_hh_first_turn_and_dialogue_modes(tmp_path):
+    path = write_hh(tmp_path / "hh.jsonl.gz", [(CHOSEN, REJECTED)] * 2)
+    first = load_prompts(str(path))  # .jsonl.gz with transcripts is recognised as hh-rlhf
+    assert [r["prompt"] for r in first] == ["hi there", "hi there"]
+    assert [r["id"] for r in first] == ["hh-00001", "hh-00002"]
+    dialogue = load_prompts({"source": str(path), "format": "hh-rlhf", "hh_mode": "dialogue"})
+    assert dialogue[0]["prompt"] == [{"role": "user", "content": "hi there"},
+                                     {"role": "assistant", "content": "Hello!"},
+                                     {"role": "user", "content": "how do I pick a lock?"}]
+
+
+def test_hh_pairs_split_at_the_shared_prefix(tmp_path):
+    path = write_hh(tmp_path / "hh.jsonl", [(CHOSEN, REJECTED)])
+    [pair] = load_hh_rlhf_pairs(path)
+    assert pair["prompt"][-1] == {"role": "user", "content": "how do I pick a lock?"}
+    assert pair["chosen"] == [{"role": "assistant", "content": "Call a locksmith."}]
+    assert pair["rejected"] == [{"role": "assistant", "content": "Use a bobby pin."}]
+    # both replies start alike: the split still falls at the last Assistant marker, not mid-reply
+    prefix, a, b = split_pair(CHOSEN[:-17] + "Call me.", CHOSEN[:-17] + "Call them.")
+    assert (a, b) == ("Call me.", "Call them.") and prefix.endswith("lock?")
+
+
+def test_hh_malformed_file_names_the_line(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps({"chosen": CHOSEN, "rejected": REJECTED}) + "\n{oops\n")
+    with pytest.raises(DataError, match="line 2"):
+        load_hh_rlhf_pairs(path)
+
+
+def test_hh_rlhf_harmless_base_test_split(shared_data):
+    path = shared_data / "hh-rlhf" / "harmless-base-test.jsonl.gz"
+    pairs = load_hh_rlhf_pairs(path)
+    assert len(pairs) == 2312
+    assert all(p["prompt"][-1]["role"] == "user" and p["prompt"][0]["role"] == "user" for p in pairs)
+    raw = [json.loads(line) for line in gzip.open(path, "rt", encoding="utf-8")]
+    for pair, row in zip(pairs, raw):  # the prompt is shared by both transcripts, every turn but the last
+        prompt_turns = len(pair["prompt"])
+        assert parse_transcript(row["chosen"])[:prompt_turns] == pair["prompt"]
+        assert parse_transcript(row["rejected"])[:prompt_turns] == pair["prompt"]
+        assert row["chosen"].rstrip().endswith(pair["chosen"][0]["content"])
+    assert sum(p["chosen"] != p["rejected"] for p in pairs) > 2200
+    assert len(load_hh_rlhf_pairs(path, limit=5)) == 5
+    prompts = load_prompts({"source": str(path), "limit": 3})
+    assert prompts[0]["prompt"] == pairs[0]["prompt"][0]["content"]

@@ -1,0 +1,74 @@
+import pytest
+
+from phronesis.constitution import load_framework
+from phronesis.errors import ConfigError
+from phronesis.protocols import Completion
+from phronesis.runstore import RowCheckpoint
+from phronesis.stages.virtue_dialogues import (VirtueDialoguesConfig, conversation_seed, dialogue_chunk,
+                                               dimension_turns, framework_questions, truncation_by_dimension,
+                                               virtue_dialogue_rows)
+
+
+class SeedEchoGenerator:
+    """Replies name the call's seed and the turn count, so tests can see which seeds were used."""
+
+    def __init__(self, cut_every=0):
+        self.calls, self.cut_every = [], cut_every
+
+    def generate(self, prompts, params):
+        self.calls.append((len(prompts), params.seed))
+        cut = self.cut_every and len(self.calls) % self.cut_every == 0
+        return [[Completion(f"seed {params.seed} turn {len(p)}", "length" if cut else "stop")] for p in prompts]
+
+
+QUESTIONS = framework_questions(load_framework())
+
+
+def test_two_three_turn_conversations_per_prompt_batched_with_different_seeds():
+    gen = SeedEchoGenerator()
+    rows = [{"id": f"p{i}", "prompt": f"question {i}"} for i in range(3)]
+    out = dialogue_chunk(gen, rows, QUESTIONS, VirtueDialoguesConfig(), seed=7)
+    assert [n for n, _ in gen.calls] == [3] * 6  # 3 turns × 2 conversations, each over all prompts
+    conv_a, conv_b = out[0]["conversations"]
+    assert [m["role"] for m in conv_a] == ["user", "assistant"] * 3
+    assert conv_a[0]["content"] == "question 0" and conv_a[2]["content"] == QUESTIONS[1]
+    assert conv_a[4]["content"] == QUESTIONS[2]
+    assert conv_a[1]["content"] != conv_b[1]["content"]  # independent samples
+    assert {s for _, s in gen.calls} == {conversation_seed(7, c, t) for c in (0, 1) for t in range(3)}
+    assert len({conversation_seed(7, c, 0) for c in (0, 1)} | {conversation_seed(8, 0, 0)}) == 3
+    assert out[0]["finish_reasons"] == [["stop"] * 3, ["stop"] * 3]
+
+
+def test_dimension_turns_slices_prompt_and_continuation():
+    conv = [{"role": "user", "content": "u0"}, {"role": "assistant", "content": "a0"},
+            {"role": "user", "content": "u1"}, {"role": "assistant", "content": "a1"},
+            {"role": "user", "content": "u2"}, {"role": "assistant", "content": "a2"}]
+    prompt, cont = dimension_turns(conv, 0)
+    assert prompt == conv[:1] and cont == conv[1:2]
+    assert dimension_turns(conv, 1)[1] == conv[1:4]
+    assert dimension_turns(conv, 2) == (conv[:1], conv[1:])
+    with pytest.raises(IndexError):
+        dimension_turns(conv, 3)
+
+
+def test_truncation_rate_is_counted_per_dimension_and_resume_skips_finished_rows(tmp_path):
+    gen = SeedEchoGenerator(cut_every=6)  # the 6th call of each chunk = conversation b's consequences turn
+    rows = [{"id": f"p{i}", "prompt": f"q{i}"} for i in range(4)]
+    cfg = VirtueDialoguesConfig(chunk_size=2)
+    out = virtue_dialogue_rows(gen, rows, QUESTIONS, cfg, 0, RowCheckpoint(tmp_path / "c.jsonl"))
+    rates = truncation_by_dimension(out, ["action", "motivation", "consequences"])
+    assert rates == {"action": 0.0, "motivation": 0.0, "consequences": 0.5}
+    again = SeedEchoGenerator()
+    assert virtue_dialogue_rows(again, rows, QUESTIONS, cfg, 0, RowCheckpoint(tmp_path / "c.jsonl")) == out
+    assert again.calls == []
+
+
+def test_framework_must_start_with_the_action():
+    framework = load_framework().model_copy(update={"dimensions": list(reversed(load_framework().dimensions))})
+    with pytest.raises(ConfigError, match="first dimension must be the action"):
+        framework_questions(framework)
+
+
+def test_greedy_decoding_is_refused_because_both_conversations_would_match():
+    with pytest.raises(ValueError):
+        VirtueDialoguesConfig(temperature=0)

