@@ -20,6 +20,7 @@ from .progress import info
 from .runstore import Run, StageOutcome, validate_run_name
 from .sources import PromptSetSpec, builtin_path, resolve_source
 from .stages import generate
+from .stages import train_reward
 
 DEFAULT_CONFIG = "configs/demo.yaml"
 
@@ -33,6 +34,8 @@ class StageEntry:
 
 STAGES: dict[str, StageEntry] = {
     "generate": StageEntry(generate.GenerateConfig, lambda ctx: generate.run(ctx), "answers from one model"),
+    "train_reward": StageEntry(train_reward.TrainRewardConfig, lambda ctx: train_reward.run(ctx),
+                               "one LoRA reward model per preference set, as an ensemble"),
 }
 
 # Top-level sections that are shared by several stages (constitution, judge, ...).
