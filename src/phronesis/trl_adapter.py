@@ -64,7 +64,7 @@ def train_reward_model(base_path: str, train_rows: list[dict], eval_rows: list[d
     started = time.time()
     result = trainer.train(resume_from_checkpoint=last)
     seconds = time.time() - started
-    final_eval = trainer.evaluate() if eval_fit else {}
+    final_eval = _final_eval(trainer) if eval_fit else {}
     trainer.save_model(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))
     write_rm_meta(out_dir, base_ref or base_path, args.max_length, lora=lora.model_dump())
@@ -80,6 +80,14 @@ def train_reward_model(base_path: str, train_rows: list[dict], eval_rows: list[d
             "eval_accuracy": final_eval.get("eval_accuracy"), "eval_loss": final_eval.get("eval_loss"),
             "max_length": args.max_length, "learning_rate": args.learning_rate, "history": history,
             "base": base_ref or base_path}
+
+
+def _final_eval(trainer) -> dict:
+    """Held-out metrics at the last step: reuse the trainer's own eval if it just ran one."""
+    evals = [e for e in trainer.state.log_history if "eval_accuracy" in e]
+    if evals and evals[-1].get("step") == trainer.state.global_step:
+        return evals[-1]
+    return trainer.evaluate()
 
 
 def _reward_config(config_cls, work_dir, overrides: dict | None, center: float | None, has_eval: bool):
