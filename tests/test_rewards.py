@@ -123,3 +123,25 @@ def test_qlora_refused_on_cpu_with_the_alternative_named(tiny_model_dir, tmp_pat
     with pytest.raises(BackendUnavailable, match="LoRA in bf16/fp32") as info:
         train_reward_model(str(tiny_model_dir), _rows(2), [], tmp_path / "q", LoraSettings(quantize_4bit=True), {})
     assert "\n" not in str(info.value)
+
+
+def test_cli_rm_export_and_binary_eval(trained_rm, tmp_path):
+    from typer.testing import CliRunner
+
+    from phronesis.cli import app
+
+    folder, _ = trained_rm
+    runner = CliRunner()
+    exported = runner.invoke(app, ["rm", "export", str(folder), str(tmp_path / "merged")])
+    assert exported.exit_code == 0, exported.output
+    assert (tmp_path / "merged" / "model.safetensors").exists()
+    data = tmp_path / "persona.jsonl"
+    data.write_text("".join(json.dumps({"statement": a, "answer_matching_behavior": lab}) + "\n"
+                            for a, lab in zip(ANSWERS * 2, [" Yes", " No", " Yes", " No", " Yes", " No"])))
+    result = runner.invoke(app, ["rm-eval", "--reward", str(tmp_path / "merged"), "--binary", str(data),
+                                 "--json", str(tmp_path / "b.json"), "-q"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "b.json").read_text())
+    assert metrics["rows"] == 6 and metrics["positives"] == 3 and -1.0 <= metrics["mcc"] <= 1.0
+    both = runner.invoke(app, ["rm-eval", "--reward", str(folder)])
+    assert both.exit_code != 0
