@@ -68,18 +68,24 @@ def train_reward_model(base_path: str, train_rows: list[dict], eval_rows: list[d
     trainer.save_model(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))
     write_rm_meta(out_dir, base_ref or base_path, args.max_length, lora=lora.model_dump())
+    return _training_summary(trainer, result, seconds, final_eval, args, train_rows, eval_rows, train_report,
+                             eval_report, last, base_ref or base_path)
+
+
+def _training_summary(trainer, result, seconds, final_eval, args, train_rows, eval_rows, train_report,
+                      eval_report, resumed_from, base) -> dict:
     history = [{k: v for k, v in e.items() if k in ("step", "loss", "accuracy", "eval_accuracy", "eval_loss",
                                                      "eval_margin", "margin")} for e in trainer.state.log_history]
     return {"train_pairs": len(train_rows), "train_kept": train_report.kept,
             "train_prompt_turns_cut": train_report.prompt_turns_cut,
             "train_dropped_too_long": train_report.dropped_too_long, "eval_pairs": len(eval_rows),
             "eval_kept": eval_report.kept, "eval_dropped_too_long": eval_report.dropped_too_long,
-            "trainer_kept_train": len(trainer.train_dataset), "resumed_from": last,
+            "trainer_kept_train": len(trainer.train_dataset), "resumed_from": resumed_from,
             "steps": result.global_step, "train_seconds": round(seconds, 2),
             "seconds_per_step": round(seconds / max(1, result.global_step), 3),
             "eval_accuracy": final_eval.get("eval_accuracy"), "eval_loss": final_eval.get("eval_loss"),
             "max_length": args.max_length, "learning_rate": args.learning_rate, "history": history,
-            "base": base_ref or base_path}
+            "base": base}
 
 
 def _final_eval(trainer) -> dict:

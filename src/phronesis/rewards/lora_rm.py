@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 from ..errors import BackendUnavailable, ModelRefError
 from ..io import atomic_write_json, read_json
+from ..progress import progress
 from ..protocols import Conversation, PromptLike, as_conversation
 from ..records import as_messages
 from .settings import Precision
@@ -119,19 +120,21 @@ class _Scorer:
         order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
         scores: list[float] = [0.0] * len(sequences)
         pad = self.tokenizer.pad_token_id
-        for start in range(0, len(order), max(1, self.batch_size)):
-            chunk = order[start:start + self.batch_size]
-            width = max(len(sequences[i]) for i in chunk)
-            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for row, i in enumerate(chunk):
-                ids[row, :len(sequences[i])] = torch.tensor(sequences[i])
-                mask[row, :len(sequences[i])] = 1
-            with torch.inference_mode(), self._autocast():
-                logits = self.model(input_ids=ids.to(self.model.device),
-                                    attention_mask=mask.to(self.model.device)).logits
-            for row, i in enumerate(chunk):
-                scores[i] = float(logits[row, 0].float())
+        with progress("reward scoring", total=len(sequences), unit="seqs") as advance:
+            for start in range(0, len(order), max(1, self.batch_size)):
+                chunk = order[start:start + self.batch_size]
+                width = max(len(sequences[i]) for i in chunk)
+                ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(chunk), width), dtype=torch.long)
+                for row, i in enumerate(chunk):
+                    ids[row, :len(sequences[i])] = torch.tensor(sequences[i])
+                    mask[row, :len(sequences[i])] = 1
+                with torch.inference_mode(), self._autocast():
+                    logits = self.model(input_ids=ids.to(self.model.device),
+                                        attention_mask=mask.to(self.model.device)).logits
+                for row, i in enumerate(chunk):
+                    scores[i] = float(logits[row, 0].float())
+                advance(len(chunk))
         return scores
 
     def score(self, prompts: Sequence[PromptLike], completions: Sequence[str | Conversation]) -> list[float]:
