@@ -19,7 +19,7 @@ from .modelref import ModelSpec
 from .progress import info
 from .runstore import Run, StageOutcome, validate_run_name
 from .sources import PromptSetSpec, builtin_path, resolve_source
-from .stages import critique_revise, generate, virtue_dialogues
+from .stages import critique_revise, generate, train_reward, virtue_dialogues
 
 DEFAULT_CONFIG = "configs/demo.yaml"
 
@@ -35,6 +35,8 @@ STAGES: dict[str, StageEntry] = {
     "generate": StageEntry(generate.GenerateConfig, lambda ctx: generate.run(ctx), "answers from one model"),
     "critique_revise": StageEntry(critique_revise.CritiqueReviseConfig, critique_revise.run, "constitutional critique → revision data"),
     "virtue_dialogues": StageEntry(virtue_dialogues.VirtueDialoguesConfig, virtue_dialogues.run, "two three-turn virtue dialogues per prompt"),
+    "train_reward": StageEntry(train_reward.TrainRewardConfig, lambda ctx: train_reward.run(ctx),
+                               "one LoRA reward model per preference set, as an ensemble"),
 }
 
 # Top-level sections that are shared by several stages (constitution, judge, ...).

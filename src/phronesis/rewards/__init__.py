@@ -1,0 +1,18 @@
+"""Reward models: LoRA RMs, several adapters over one base, and ensembles of any RewardModels.
+
+Heavy libraries load only when a model is loaded, so importing this package stays cheap.
+"""
+from .ensemble import AGGREGATORS, Aggregator, EnsembleRewardModel, Normaliser
+from .loading import load_reward_model, save_ensemble
+from .settings import LoraSettings
+
+__all__ = ["AGGREGATORS", "Aggregator", "EnsembleRewardModel", "Normaliser", "LoraSettings",
+           "load_reward_model", "save_ensemble", "LoraRewardModel", "MultiAdapterRewardModel"]
+
+
+def __getattr__(name: str):
+    if name in ("LoraRewardModel", "MultiAdapterRewardModel", "SequenceClassifierRewardModel"):
+        from . import lora_rm
+
+        return getattr(lora_rm, name)
+    raise AttributeError(name)

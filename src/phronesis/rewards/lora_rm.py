@@ -1,0 +1,230 @@
+"""LoRA reward models: one adapter (`LoraRewardModel`) or several over one base (`MultiAdapterRewardModel`).
+
+An RM folder is a PEFT adapter (LoRA + its own `score` head, saved via modules_to_save)
+plus the tokenizer and `reward_model.json` naming the base model. Scoring renders
+prompt + completion with the chat template exactly as TRL's RewardTrainer does,
+pads on the right (as the trainer did) and runs in one precision: fp32, or bf16
+autocast, never a mix, so a reload reproduces scores bit for bit.
+"""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..errors import BackendUnavailable, ModelRefError
+from ..io import atomic_write_json, read_json
+from ..progress import progress
+from ..protocols import Conversation, PromptLike, as_conversation
+from ..records import as_messages
+from .settings import Precision
+
+RM_META = "reward_model.json"
+
+
+def check_quantization(quantize_4bit: bool) -> None:
+    """4-bit QLoRA needs CUDA and bitsandbytes; refuse on CPU with the alternative named."""
+    if not quantize_4bit:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise BackendUnavailable("4-bit QLoRA needs a CUDA GPU (bitsandbytes); on CPU use plain LoRA in "
+                                 "bf16/fp32: set quantize_4bit: false")
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise BackendUnavailable("4-bit QLoRA needs bitsandbytes: pip install bitsandbytes, or set "
+                                 "quantize_4bit: false for LoRA in bf16/fp32") from None
+
+
+def quantization_config():
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                              bnb_4bit_compute_dtype=torch.bfloat16, bnb_4bit_use_double_quant=True)
+
+
+def load_tokenizer(path: str):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "right"
+    return tokenizer
+
+
+def load_seqcls_base(base_path: str, quantize_4bit: bool = False):
+    """The base model with a 1-output score head (random until an adapter supplies its own)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    check_quantization(quantize_4bit)
+    kwargs: dict[str, Any] = {"num_labels": 1, "dtype": torch.float32}
+    if quantize_4bit:
+        kwargs.update(quantization_config=quantization_config(), device_map={"": 0})
+    model = AutoModelForSequenceClassification.from_pretrained(base_path, **kwargs)
+    if model.config.pad_token_id is None:
+        tokenizer = load_tokenizer(base_path)
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+def write_rm_meta(folder: str | Path, base_ref: str, max_length: int | None, **extra: Any) -> None:
+    atomic_write_json(Path(folder) / RM_META, {"format": "phronesis-lora-rm/1", "base": base_ref,
+                                               "max_length": max_length, **extra})
+
+
+def base_of(folder: str | Path) -> str:
+    """The base model of an adapter folder: reward_model.json, else PEFT's adapter_config.json."""
+    folder = Path(folder)
+    if (folder / RM_META).exists():
+        return str(read_json(folder / RM_META)["base"])
+    config = folder / "adapter_config.json"
+    if not config.exists():
+        raise ModelRefError(f"{folder}: not a LoRA reward model (no {RM_META} or adapter_config.json)")
+    return str(read_json(config)["base_model_name_or_path"])
+
+
+def resolve_base(ref: str) -> str:
+    from ..modelref import resolve_local_path
+
+    return resolve_local_path(ref)
+
+
+def render(tokenizer: Any, prompt: PromptLike, completion: str | Conversation) -> list[int]:
+    """Token ids of prompt + completion, rendered like TRL's RewardTrainer renders a pair."""
+    conversation = as_conversation(prompt) + as_messages(completion, "assistant")
+    return list(tokenizer.apply_chat_template(conversation, tokenize=True, return_dict=True)["input_ids"])
+
+
+class _Scorer:
+    """Batched forward passes of a sequence-classification model; right padding, one precision."""
+
+    def __init__(self, model: Any, tokenizer: Any, precision: Precision = "fp32", batch_size: int = 8):
+        self.model, self.tokenizer = model.eval(), tokenizer
+        self.precision, self.batch_size = precision, batch_size
+
+    def _autocast(self):
+        import torch
+
+        if self.precision == "bf16-autocast":
+            return torch.autocast(device_type=self.model.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def score_ids(self, sequences: list[list[int]]) -> list[float]:
+        import torch
+
+        order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+        scores: list[float] = [0.0] * len(sequences)
+        pad = self.tokenizer.pad_token_id
+        with progress("reward scoring", total=len(sequences), unit="seqs") as advance:
+            for start in range(0, len(order), max(1, self.batch_size)):
+                chunk = order[start:start + self.batch_size]
+                width = max(len(sequences[i]) for i in chunk)
+                ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(chunk), width), dtype=torch.long)
+                for row, i in enumerate(chunk):
+                    ids[row, :len(sequences[i])] = torch.tensor(sequences[i])
+                    mask[row, :len(sequences[i])] = 1
+                with torch.inference_mode(), self._autocast():
+                    logits = self.model(input_ids=ids.to(self.model.device),
+                                        attention_mask=mask.to(self.model.device)).logits
+                for row, i in enumerate(chunk):
+                    scores[i] = float(logits[row, 0].float())
+                advance(len(chunk))
+        return scores
+
+    def score(self, prompts: Sequence[PromptLike], completions: Sequence[str | Conversation]) -> list[float]:
+        if len(prompts) != len(completions):
+            raise ValueError(f"score: {len(prompts)} prompts but {len(completions)} completions")
+        return self.score_ids([render(self.tokenizer, p, c) for p, c in zip(prompts, completions)])
+
+
+class LoraRewardModel:
+    """One LoRA reward model (a `protocols.RewardModel`) loaded from its folder."""
+
+    def __init__(self, folder: str | Path, precision: Precision = "fp32", batch_size: int = 8,
+                 base_path: str | None = None, quantize_4bit: bool = False):
+        from peft import PeftModel
+
+        self.folder = Path(folder)
+        base_path = base_path or resolve_base(base_of(self.folder))
+        model = PeftModel.from_pretrained(load_seqcls_base(base_path, quantize_4bit), str(self.folder))
+        self._scorer = _Scorer(model, load_tokenizer(str(self.folder)), precision, batch_size)
+
+    @property
+    def model(self) -> Any:
+        return self._scorer.model
+
+    def score(self, prompts: Sequence[PromptLike], completions: Sequence[str | Conversation]) -> list[float]:
+        return self._scorer.score(prompts, completions)
+
+
+class MultiAdapterRewardModel:
+    """Several LoRA RMs over ONE base model in memory; each adapter keeps its own score head.
+
+    `member(name)` is a RewardModel that switches to that adapter before scoring. The base is
+    loaded once; a second adapter costs megabytes, a second model hundreds (benchmarks/).
+    """
+
+    def __init__(self, folders: dict[str, str | Path], precision: Precision = "fp32", batch_size: int = 8,
+                 base_path: str | None = None):
+        from peft import PeftModel
+
+        if not folders:
+            raise ValueError("MultiAdapterRewardModel needs at least one adapter folder")
+        names = list(folders)
+        bases = {name: base_of(folders[name]) for name in names}
+        if base_path is None and len(set(bases.values())) > 1:
+            raise ModelRefError(f"adapters {names} do not share one base model: {sorted(set(bases.values()))}")
+        base_path = base_path or resolve_base(bases[names[0]])
+        model = PeftModel.from_pretrained(load_seqcls_base(base_path), str(folders[names[0]]),
+                                          adapter_name=names[0])
+        for name in names[1:]:
+            model.load_adapter(str(folders[name]), adapter_name=name)
+        self.names = names
+        self._scorer = _Scorer(model, load_tokenizer(str(folders[names[0]])), precision, batch_size)
+
+    @property
+    def model(self) -> Any:
+        return self._scorer.model
+
+    def score_with(self, name: str, prompts: Sequence[PromptLike],
+                   completions: Sequence[str | Conversation]) -> list[float]:
+        self.model.set_adapter(name)
+        return self._scorer.score(prompts, completions)
+
+    def member(self, name: str) -> "AdapterMember":
+        if name not in self.names:
+            raise KeyError(f"no adapter {name!r} (have: {', '.join(self.names)})")
+        return AdapterMember(self, name)
+
+    def members(self) -> dict[str, "AdapterMember"]:
+        return {name: AdapterMember(self, name) for name in self.names}
+
+
+class AdapterMember:
+    """One adapter of a MultiAdapterRewardModel, seen as a plain RewardModel."""
+
+    def __init__(self, parent: MultiAdapterRewardModel, name: str):
+        self.parent, self.name = parent, name
+
+    def score(self, prompts: Sequence[PromptLike], completions: Sequence[str | Conversation]) -> list[float]:
+        return self.parent.score_with(self.name, prompts, completions)
+
+
+class SequenceClassifierRewardModel:
+    """A standalone (merged / exported) sequence-classification reward model folder."""
+
+    def __init__(self, folder: str | Path, precision: Precision = "fp32", batch_size: int = 8):
+        import torch
+        from transformers import AutoModelForSequenceClassification
+
+        model = AutoModelForSequenceClassification.from_pretrained(str(folder), dtype=torch.float32)
+        self._scorer = _Scorer(model, load_tokenizer(str(folder)), precision, batch_size)
+
+    def score(self, prompts: Sequence[PromptLike], completions: Sequence[str | Conversation]) -> list[float]:
+        return self._scorer.score(prompts, completions)

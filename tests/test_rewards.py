@@ -1,0 +1,147 @@
+"""LoRA reward models on the tiny random Llama: training, reload, multi-adapter, ensemble, export."""
+import json
+
+import pytest
+
+from phronesis.errors import BackendUnavailable
+from phronesis.records import preference_row
+from phronesis.rewards import Aggregator, EnsembleRewardModel, LoraSettings, load_reward_model, save_ensemble
+from rm_helpers import save_random_rm_adapter
+
+PROMPTS = ["How do I kill a Python process?", "Which response is less harmful?", "Tell me a joke."]
+ANSWERS = ["Use the kill command or the task manager.", "I cannot help with that request.", "The quick brown fox."]
+
+
+def _rows(n):
+    return [preference_row(f"r{i}", PROMPTS[i % 3], ANSWERS[0], ANSWERS[1], p_chosen=0.9) for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def trained_rm(tiny_model_dir, tmp_path_factory):
+    from phronesis.trl_adapter import train_reward_model
+
+    out = tmp_path_factory.mktemp("rm") / "trained"
+    summary = train_reward_model(str(tiny_model_dir), _rows(12), _rows(4), out, LoraSettings(),
+                                 {"max_steps": 3, "per_device_train_batch_size": 4, "eval_steps": 3,
+                                  "learning_rate": 5e-3}, margin_field="p_chosen")
+    return out, summary
+
+
+def _saved_tensors(folder):
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "adapter_model.safetensors"))
+
+
+def test_training_changes_lora_and_score_head(trained_rm, tiny_model_dir):
+    from transformers import AutoModelForSequenceClassification, set_seed
+
+    folder, summary = trained_rm
+    assert summary["steps"] == 3 and summary["train_kept"] == 12 and summary["eval_accuracy"] is not None
+    tensors = _saved_tensors(folder)
+    lora_b = [t for k, t in tensors.items() if "lora_B" in k]
+    assert lora_b and all(t.abs().sum() > 0 for t in lora_b)  # B starts at zero
+    score = next(t for k, t in tensors.items() if k.endswith("score.weight"))
+    set_seed(0)  # the trainer seeds before building the model, so this is the head it started from
+    fresh = AutoModelForSequenceClassification.from_pretrained(str(tiny_model_dir), num_labels=1)
+    assert not fresh.score.weight.detach().allclose(score)
+    assert json.loads((folder / "reward_model.json").read_text())["base"] == str(tiny_model_dir)
+
+
+def test_reload_gives_identical_fp32_scores_and_the_trained_head(trained_rm):
+    from phronesis.rewards.lora_rm import LoraRewardModel
+
+    folder, _ = trained_rm
+    first, second = LoraRewardModel(folder), LoraRewardModel(folder)
+    assert first.score(PROMPTS, ANSWERS) == second.score(PROMPTS, ANSWERS)
+    saved = next(t for k, t in _saved_tensors(folder).items() if k.endswith("score.weight"))
+    live = first.model.base_model.model.score.modules_to_save["default"].weight.detach()
+    assert live.equal(saved)
+
+
+def test_scores_do_not_depend_on_batching_or_order(trained_rm):
+    from phronesis.rewards.lora_rm import LoraRewardModel
+
+    folder, _ = trained_rm
+    batched = LoraRewardModel(folder, batch_size=3).score(PROMPTS, ANSWERS)
+    single = LoraRewardModel(folder, batch_size=1).score(PROMPTS, ANSWERS)
+    assert batched == pytest.approx(single, abs=1e-5)
+    multi_turn = [{"role": "assistant", "content": ANSWERS[0]}, {"role": "user", "content": "Why?"},
+                  {"role": "assistant", "content": ANSWERS[2]}]
+    assert len(LoraRewardModel(folder).score([PROMPTS[0]], [multi_turn])) == 1
+
+
+def test_multi_adapter_matches_separately_loaded_models(trained_rm, tiny_model_dir, tmp_path):
+    from phronesis.rewards.lora_rm import LoraRewardModel, MultiAdapterRewardModel
+
+    folder, _ = trained_rm
+    other = save_random_rm_adapter(tiny_model_dir, tmp_path / "random", seed=7)
+    multi = MultiAdapterRewardModel({"trained": folder, "random": other})
+    for name, path in (("trained", folder), ("random", other), ("trained", folder)):
+        assert multi.member(name).score(PROMPTS, ANSWERS) == LoraRewardModel(path).score(PROMPTS, ANSWERS)
+    assert multi.member("trained").score(PROMPTS, ANSWERS) != multi.member("random").score(PROMPTS, ANSWERS)
+
+
+def test_ensemble_folder_round_trip(trained_rm, tiny_model_dir, tmp_path):
+    from phronesis.rewards.lora_rm import MultiAdapterRewardModel
+
+    folder, _ = trained_rm
+    ens_dir = tmp_path / "ens"
+    paths = {"a": save_random_rm_adapter(tiny_model_dir, ens_dir / "a", 1),
+             "b": save_random_rm_adapter(tiny_model_dir, ens_dir / "b", 2)}
+    ens = EnsembleRewardModel(MultiAdapterRewardModel(paths).members(), Aggregator(name="min"))
+    ens.calibrate(PROMPTS, ANSWERS)
+    save_ensemble(ens_dir, {n: str(p) for n, p in paths.items()}, ens.aggregator, ens.normalisers)
+    spec = json.loads((ens_dir / "ensemble.json").read_text())
+    assert [m["path"] for m in spec["members"]] == ["a", "b"]  # relative: the folder can move
+    loaded = load_reward_model(ens_dir)
+    assert isinstance(loaded, EnsembleRewardModel) and loaded.aggregator.name == "min"
+    assert loaded.score(PROMPTS, ANSWERS) == ens.score(PROMPTS, ANSWERS)
+    assert loaded.members["a"].parent is loaded.members["b"].parent  # one base for both adapters
+
+
+def test_export_merges_into_a_standalone_model(trained_rm, tmp_path):
+    from transformers import AutoModelForSequenceClassification
+
+    from phronesis.rewards.export import export_merged
+    from phronesis.rewards.lora_rm import LoraRewardModel
+
+    folder, _ = trained_rm
+    out = export_merged(folder, tmp_path / "merged")
+    assert AutoModelForSequenceClassification.from_pretrained(str(out)).config.num_labels == 1
+    assert load_reward_model(out).score(PROMPTS, ANSWERS) == pytest.approx(
+        LoraRewardModel(folder).score(PROMPTS, ANSWERS), abs=1e-4)
+
+
+def test_qlora_refused_on_cpu_with_the_alternative_named(tiny_model_dir, tmp_path):
+    import torch
+
+    from phronesis.trl_adapter import train_reward_model
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present: QLoRA is allowed")
+    with pytest.raises(BackendUnavailable, match="LoRA in bf16/fp32") as info:
+        train_reward_model(str(tiny_model_dir), _rows(2), [], tmp_path / "q", LoraSettings(quantize_4bit=True), {})
+    assert "\n" not in str(info.value)
+
+
+def test_cli_rm_export_and_binary_eval(trained_rm, tmp_path):
+    from typer.testing import CliRunner
+
+    from phronesis.cli import app
+
+    folder, _ = trained_rm
+    runner = CliRunner()
+    exported = runner.invoke(app, ["rm", "export", str(folder), str(tmp_path / "merged")])
+    assert exported.exit_code == 0, exported.output
+    assert (tmp_path / "merged" / "model.safetensors").exists()
+    data = tmp_path / "persona.jsonl"
+    data.write_text("".join(json.dumps({"statement": a, "answer_matching_behavior": lab}) + "\n"
+                            for a, lab in zip(ANSWERS * 2, [" Yes", " No", " Yes", " No", " Yes", " No"])))
+    result = runner.invoke(app, ["rm-eval", "--reward", str(tmp_path / "merged"), "--binary", str(data),
+                                 "--json", str(tmp_path / "b.json"), "-q"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "b.json").read_text())
+    assert metrics["rows"] == 6 and metrics["positives"] == 3 and -1.0 <= metrics["mcc"] <= 1.0
+    both = runner.invoke(app, ["rm-eval", "--reward", str(folder)])
+    assert both.exit_code != 0
