@@ -104,8 +104,9 @@ def compare_paired(a: Sequence[float], b: Sequence[float], binary: bool, n_boot:
 
 def bootstrap_statistic(rows: np.ndarray, statistic: Callable[[np.ndarray], np.ndarray],
                         n_boot: int = N_BOOT, seed: int = 0, level: float = LEVEL) -> dict[str, Any]:
-    """CI of `statistic` over items: `rows` is (n_items, k); `statistic` maps (B, n, k) -> (B,)."""
+    """CI of `statistic` over items: `rows` is (n_items, ...), flattened per item; `statistic` maps (B, n, k) -> (B,)."""
     rows = np.asarray(rows, dtype=float)
+    rows = rows.reshape(rows.shape[0], -1)  # items x (all their scores)
     if rows.shape[0] == 0:
         return {"mean": math.nan, "lo": math.nan, "hi": math.nan, "n": 0}
     point = float(statistic(rows[None])[0])
@@ -122,6 +123,7 @@ def paired_bootstrap_statistic(rows_a: np.ndarray, rows_b: np.ndarray,
     a, b = np.asarray(rows_a, dtype=float), np.asarray(rows_b, dtype=float)
     if a.shape != b.shape:
         raise ValueError(f"paired item matrices differ in shape: {a.shape} vs {b.shape}")
+    a, b = a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1)  # items x (all their scores)
     n = a.shape[0]
     diff = float(statistic(a[None])[0] - statistic(b[None])[0])
     rng = np.random.default_rng(seed)
