@@ -19,7 +19,7 @@ from .modelref import ModelSpec
 from .progress import info
 from .runstore import Run, StageOutcome, validate_run_name
 from .sources import PromptSetSpec, builtin_path, resolve_source
-from .stages import generate
+from .stages import evaluate, generate
 
 DEFAULT_CONFIG = "configs/demo.yaml"
 
@@ -33,6 +33,7 @@ class StageEntry:
 
 STAGES: dict[str, StageEntry] = {
     "generate": StageEntry(generate.GenerateConfig, lambda ctx: generate.run(ctx), "answers from one model"),
+    "evaluate": StageEntry(evaluate.EvaluateConfig, lambda ctx: evaluate.run(ctx), "models vs base, with CIs"),
 }
 
 # Top-level sections that are shared by several stages (constitution, judge, ...).
