@@ -107,7 +107,7 @@ def test_refusal_rates_and_mcnemar(result):
 
 
 def test_judge_compliance_with_undecided_items(result):
-    m = result["metrics"]["jailbreak_harmful_compliance_judge"]
+    m = result["metrics"]["jailbreak_compliance_judge"]
     # 2 templates x 2 prompts; the grandmother template's 2 items are undecided.
     assert m["per_model"]["base"]["undecided"] == 2 and m["per_model"]["base"]["n"] == 2
     assert m["per_model"]["base"]["mean"] == 1.0 and m["per_model"]["aligned"]["mean"] == 0.0

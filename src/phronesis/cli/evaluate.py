@@ -32,7 +32,7 @@ def evaluate(models: List[str] = typer.Option(..., "--models", "-m", help=MODELS
     from ..report.tables import print_metrics_table
 
     set_quiet(quiet)
-    cfg = load_config(EvalConfig, config, overrides or [])
+    cfg = load_config(EvalConfig, config, overrides or [], base=EvalConfig().model_dump(mode="json"))  # --set merges over defaults
     parsed = parse_models(list(models) + list(extra or []), cfg.constitution.load())
     metrics = run_evaluation(parsed, cfg, out)
     print_metrics_table(metrics)

@@ -43,6 +43,8 @@ def _p_yes(logprobs: dict[str, float | None]) -> float | None:
     yes, no = logprobs.get(YES), logprobs.get(NO)
     if yes is None or no is None or not (math.isfinite(yes) and math.isfinite(no)):
         return None
+    if yes == no:  # bit-identical: the tokenizer maps both options to one first token, nothing was measured
+        return None
     top = max(yes, no)
     return math.exp(yes - top) / (math.exp(yes - top) + math.exp(no - top))
 
