@@ -34,6 +34,8 @@ def metric_bars(name: str, metric: dict[str, Any]) -> str:
     ax.bar(models, means, yerr=[lows, highs], capsize=6, color="#4c72b0")
     ax.set_title(f"{name} ({'higher' if metric.get('higher_is_better') else 'lower'} is better)", fontsize=10)
     ax.set_ylabel("mean with 95% CI")
+    if metric.get("kind") in ("rate", "win_rate"):
+        ax.set_ylim(0, 1.05)  # rates share one scale, so a flat bar at 0 is still visible as 0
     return _png(fig)
 
 
