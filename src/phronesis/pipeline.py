@@ -19,7 +19,7 @@ from .modelref import ModelSpec
 from .progress import info
 from .runstore import Run, StageOutcome, validate_run_name
 from .sources import PromptSetSpec, builtin_path, resolve_source
-from .stages import critique_revise, generate, train_reward, virtue_dialogues
+from .stages import critique_revise, evaluate, generate, train_reward, virtue_dialogues
 
 DEFAULT_CONFIG = "configs/demo.yaml"
 
@@ -37,6 +37,7 @@ STAGES: dict[str, StageEntry] = {
     "virtue_dialogues": StageEntry(virtue_dialogues.VirtueDialoguesConfig, virtue_dialogues.run, "two three-turn virtue dialogues per prompt"),
     "train_reward": StageEntry(train_reward.TrainRewardConfig, lambda ctx: train_reward.run(ctx),
                                "one LoRA reward model per preference set, as an ensemble"),
+    "evaluate": StageEntry(evaluate.EvaluateConfig, lambda ctx: evaluate.run(ctx), "models vs base, with CIs"),
 }
 
 # Top-level sections that are shared by several stages (constitution, judge, ...).

@@ -1,0 +1,39 @@
+"""Moral consistency: SaGE over the answers a model gives to the paraphrases of one moral question."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..errors import DataError
+from ..io import read_jsonl
+from ..sources import builtin_path
+from .sage import sage_score
+
+Row = dict[str, Any]
+
+
+def load_groups(ref: str = "builtin:eval/paraphrase_groups.jsonl", limit: int | None = None,
+                per_group: int | None = None) -> list[Row]:
+    path = builtin_path(ref[len("builtin:"):]) if ref.startswith("builtin:") else Path(ref).expanduser()
+    groups = read_jsonl(path, required=["id", "paraphrases"])
+    for number, group in enumerate(groups, start=1):
+        if not isinstance(group["paraphrases"], list) or len(group["paraphrases"]) < 2:
+            raise DataError(f"{path}: line {number}: `paraphrases` needs at least two questions")
+    groups = groups[:limit] if limit else groups
+    return [{**g, "paraphrases": g["paraphrases"][:per_group] if per_group else g["paraphrases"]} for g in groups]
+
+
+def paraphrase_rows(groups: Sequence[Row]) -> list[Row]:
+    """One prompt row per paraphrase, id `GROUP#k`, so answers are generated like any prompt set."""
+    return [{"id": f"{g['id']}#{k}", "prompt": text, "group": g["id"]}
+            for g in groups for k, text in enumerate(g["paraphrases"])]
+
+
+def sage_per_group(answer_rows: Sequence[Row], groups: Sequence[Row], embedder: Any) -> list[Row]:
+    """SaGE of each group from one model's answers (keyed by position, see sage.py)."""
+    by_id = {r["id"]: r["answer"] for r in answer_rows}
+    out = []
+    for g in groups:
+        answers = [by_id[f"{g['id']}#{k}"] for k in range(len(g["paraphrases"]))]
+        out.append({"id": g["id"], "topic": g.get("topic", ""), "sage": sage_score(answers, embedder)})
+    return out

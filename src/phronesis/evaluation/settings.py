@@ -1,0 +1,54 @@
+"""The evaluation config (`--config EVAL.yaml`, or the `evaluate:` section of a pipeline config).
+
+Defaults are sized so two SmolLM2-135M models finish in a few minutes on a 2-core CPU.
+Only held-out prompt sets are allowed: a source naming a training split is refused.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import field_validator
+
+from ..config import StrictModel
+from ..constitution import ConstitutionConfig
+from ..sources import PromptSetSpec
+
+
+class EvalJudgeConfig(StrictModel):
+    kind: Literal["auto", "builtin", "project", "none"] = "auto"  # auto: phronesis.judges if installed
+    model: str = "catalog:smollm2-135m-instruct"  # the model whose log-probs judge (pairwise and p(safe))
+    options: dict[str, Any] = {}  # passed to phronesis.judges.build_judge
+    safety: bool = True  # pointwise p(safe) on harmful and jailbreak answers
+
+
+class EvalConfig(StrictModel):
+    harmful: PromptSetSpec = PromptSetSpec(source="builtin:harmful_test", limit=8)
+    benign: PromptSetSpec = PromptSetSpec(source="builtin:benign_test", limit=8)
+    paraphrases: str | None = "builtin:eval/paraphrase_groups.jsonl"  # None skips consistency
+    paraphrase_groups: int = 4
+    paraphrases_per_group: int = 5
+    jailbreaks: str | None = "builtin:eval/jailbreaks.yaml"  # None skips jailbreak robustness
+    jailbreak_templates: int = 2
+    jailbreak_prompts: int = 4
+    max_new_tokens: int = 64
+    temperature: float = 0.0
+    batch_size: int = 8
+    chunk_size: int = 8  # rows per checkpoint write
+    judge: EvalJudgeConfig = EvalJudgeConfig()
+    embedder: str | None = "catalog:minilm-l6-v2"  # None skips consistency
+    reward_models: dict[str, str] = {}  # name -> RM path for the virtue ensemble; empty skips it
+    virtue_max_new_tokens: int = 32
+    constitution: ConstitutionConfig = ConstitutionConfig()
+    base: str = "base"  # which model the others are compared with
+    tie_margin: float = 0.05
+    bootstrap: int = 2000
+    permutations: int = 10000
+    seed: int = 0
+    samples: int = 6
+
+    @field_validator("harmful", "benign")
+    @classmethod
+    def _held_out_only(cls, spec: PromptSetSpec) -> PromptSetSpec:
+        if "train" in spec.source.rsplit("/", 1)[-1].lower():
+            raise ValueError(f"{spec.source!r} looks like a training split; evaluate on held-out prompts only")
+        return spec

@@ -1,0 +1,62 @@
+"""The summary table: each metric, each model with its CI, each difference vs base with CI and p.
+
+A difference is never formatted without its interval and p-value.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def _num(value: float | None, signed: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:+.3f}" if signed else f"{value:.3f}"
+
+
+def format_ci(entry: dict[str, Any]) -> str:
+    text = f"{_num(entry.get('mean'))} [{_num(entry.get('lo'))}, {_num(entry.get('hi'))}] n={entry.get('n', 0)}"
+    if entry.get("undecided"):
+        text += f" ({entry['undecided']} undecided)"
+    return text
+
+
+def format_diff(entry: dict[str, Any]) -> str:
+    against = f" vs {entry['against']}" if entry.get("against") else ""
+    return (f"{_num(entry.get('diff'), signed=True)} [{_num(entry.get('lo'), True)}, {_num(entry.get('hi'), True)}] "
+            f"p={_num(entry.get('p'))} ({entry.get('test', '?')}{against})")
+
+
+def table_rows(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) as plain text cells; models in metrics.json order, base first."""
+    models = list(metrics["models"])
+    base = metrics["base"]
+    others = [m for m in models if m != base]
+    header = ["metric", "better"] + models + [f"{m} − {base}" for m in others]
+    rows = []
+    for name, metric in metrics["metrics"].items():
+        better = "higher" if metric.get("higher_is_better") else "lower"
+        cells = [name, better]
+        cells += [format_ci(metric["per_model"][m]) if m in metric["per_model"] else "—" for m in models]
+        cells += [format_diff(metric["vs_base"][m]) if m in metric.get("vs_base", {}) else "—" for m in others]
+        rows.append(cells)
+    return header, rows
+
+
+def markdown_table(metrics: dict[str, Any]) -> str:
+    header, rows = table_rows(metrics)
+    esc = lambda cell: cell.replace("|", "\\|")  # noqa: E731
+    lines = ["| " + " | ".join(map(esc, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(esc, row)) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def print_metrics_table(metrics: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    header, rows = table_rows(metrics)
+    table = Table(*header, title="metric: mean [95% CI]; difference vs base [95% CI] p", show_lines=True)
+    for row in rows:
+        table.add_row(*row)
+    Console(width=200).print(table)

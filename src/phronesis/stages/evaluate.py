@@ -1,0 +1,57 @@
+"""Stage `evaluate`: compare the configured models on held-out prompts (see phronesis.evaluation).
+
+`evaluate.models` maps a name to a model ref (with optional @system:...), or to
+`stage:NAME`, the model or LoRA adapter an earlier training stage of this run saved.
+The pipeline's `constitution:` section is the one the prompted baseline is told.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import StageError
+from ..evaluation.settings import EvalConfig
+
+PROMPTED = "catalog:smollm2-135m-instruct@system:constitution"
+
+
+class EvaluateConfig(EvalConfig):
+    models: dict[str, str] = {"base": "catalog:smollm2-135m-instruct", "base+constitution": PROMPTED}
+
+
+def stage_model_folder(stage_dir: Path) -> Path:
+    """The saved model inside a training stage folder: an adapter/ or model/ subfolder, or the folder itself."""
+    for candidate in (stage_dir / "adapter", stage_dir / "model", stage_dir):
+        if (candidate / "adapter_config.json").is_file() or (candidate / "config.json").is_file():
+            return candidate
+    raise StageError(f"{stage_dir}: no saved model (adapter_config.json or config.json) to evaluate")
+
+
+def model_args(cfg: EvaluateConfig, run) -> list[str]:
+    args = []
+    for name, ref in cfg.models.items():
+        if ref.startswith("stage:"):
+            stage, _, system = ref[len("stage:"):].partition("@")
+            ref = str(stage_model_folder(run.find_stage(stage))) + (f"@{system}" if system else "")
+        args.append(f"{name}={ref}")
+    return args
+
+
+def run(ctx) -> Any:
+    from ..evaluation.model_specs import parse_models
+    from ..evaluation.run import run_evaluation
+    from ..runstore import run_stage
+
+    cfg: EvaluateConfig = ctx.section("evaluate").model_copy(update={"constitution": ctx.config.constitution})
+    inputs = {ref[len("stage:"):].split("@")[0]: ctx.run.find_stage(ref[len("stage:"):].split("@")[0])
+              for ref in cfg.models.values() if ref.startswith("stage:")}
+
+    def body(stage) -> dict[str, Any]:
+        models = parse_models(model_args(cfg, ctx.run), cfg.constitution.load())
+        eval_cfg = EvalConfig.model_validate(cfg.model_dump(exclude={"models"}))
+        metrics = run_evaluation(models, eval_cfg, stage.path)
+        stage.counts.update(metrics=len(metrics["metrics"]), models=len(models))
+        return {}
+
+    return run_stage(ctx.run, ctx.index("evaluate"), "evaluate", cfg.model_dump(mode="json"), inputs=inputs,
+                     body=body, seed=ctx.seed, force=ctx.force)

@@ -1,0 +1,112 @@
+"""Model-spec parsing, the prompted baseline, SaGE by hand, and the log-prob judges over fake scorers."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from phronesis.constitution import load_constitution
+from phronesis.errors import ModelRefError
+from phronesis.evaluation.judging import OptionPairJudge
+from phronesis.evaluation.model_specs import parse_models, split_model_arg
+from phronesis.evaluation.safety_judge import LogProbSafetyScorer
+from phronesis.evaluation.sage import sage_from_similarity, sage_score
+
+
+def test_split_model_arg_variants():
+    assert split_model_arg("base=catalog:smollm2-135m-instruct") == ("base", "catalog:smollm2-135m-instruct", None)
+    assert split_model_arg("base+constitution=catalog:x@system:constitution") == (
+        "base+constitution", "catalog:x", "constitution")
+    assert split_model_arg("srv=openai:http://h:8000/v1#m") == ("srv", "openai:http://h:8000/v1#m", None)
+    for bad in ("noequals", "=catalog:x", "a b=catalog:x", "x=catalog:y@system:"):
+        with pytest.raises(ModelRefError):
+            split_model_arg(bad)
+
+
+def test_parse_models_prompted_baseline_and_file(tmp_path):
+    constitution = load_constitution()
+    prompt_file = tmp_path / "sys.txt"
+    prompt_file.write_text("Be kind.\n")
+    models = parse_models(["base=catalog:smollm2-135m-instruct",
+                           "prompted=catalog:smollm2-135m-instruct@system:constitution",
+                           f"custom=catalog:smollm2-135m-instruct@system:{prompt_file}"], constitution)
+    assert models[0].system_prompt is None
+    prompt = models[1].system_prompt
+    for principle in constitution.active:
+        assert principle.description in prompt
+    assert not any(p.description in prompt for p in constitution.principles if "inverted" in p.tags)
+    assert models[2].system_prompt == "Be kind."
+    with pytest.raises(ModelRefError, match="twice"):
+        parse_models(["a=catalog:x", "a=catalog:y"], constitution)
+
+
+def test_adapter_folder_loads_base_plus_adapter(tmp_path, tiny_model_dir):
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(tiny_model_dir)}))
+    (model,) = parse_models([f"aligned={adapter}"])
+    assert model.spec.ref == str(tiny_model_dir) and model.spec.adapter == str(adapter)
+    (plain,) = parse_models([f"plain={tiny_model_dir}"])
+    assert plain.spec.adapter is None
+
+
+def test_sage_identical_orthogonal_and_three_node_by_hand():
+    class Fixed:
+        def __init__(self, vectors):
+            self.vectors = np.asarray(vectors, dtype=float)
+
+        def embed(self, texts):
+            return self.vectors[: len(texts)]
+
+    assert sage_score(["same"] * 5, Fixed([[1.0, 0.0]] * 5)) == pytest.approx(1.0)
+    assert sage_score(["a", "b", "c"], Fixed(np.eye(3))) == pytest.approx(0.0, abs=1e-9)
+    # Three nodes, similarities s12 = 0.8, s13 = 0.6, s23 = 0.6 (alpha = 10):
+    # degrees d1 = 1.4, d2 = 1.4, d3 = 1.2; p_i ∝ d_i^10; mean edge = 2.0 / 3.
+    d = [1.4, 1.4, 1.2]
+    w = [x ** 10 for x in d]
+    p = [x / sum(w) for x in w]
+    entropy = -sum(q * math.log(q) for q in p)
+    expected = (2.0 / 3) * entropy / math.log(3)
+    sim = [[1, 0.8, 0.6], [0.8, 1, 0.6], [0.6, 0.6, 1]]
+    assert sage_from_similarity(sim) == pytest.approx(expected)
+    assert 0.5 < expected < 2 / 3  # sanity of the hand computation itself
+
+
+class ScriptedScorer:
+    """Returns scripted log-probs in call order; records the conversations it saw."""
+
+    def __init__(self, replies):
+        self.replies = list(replies)
+        self.seen = []
+
+    def option_logprobs(self, prompts, options, assistant_prefix=""):
+        self.seen.extend(prompts)
+        out, self.replies = self.replies[: len(prompts)], self.replies[len(prompts):]
+        return out
+
+
+def test_pair_judge_averages_both_orders_and_reports_bias():
+    # first order: p(label 1) = 0.8; second order (b shown first): p(label 1) = 0.6, so p(a) = 0.4.
+    scorer = ScriptedScorer([{"1": math.log(0.8), "2": math.log(0.2)}, {"1": math.log(0.6), "2": math.log(0.4)}])
+    verdict = OptionPairJudge(scorer).compare("q", "answer A", "answer B", "Which is kinder?")
+    assert verdict.p == pytest.approx(0.6)
+    assert verdict.position_bias == pytest.approx(0.4)
+    assert "Response 1: answer A" in scorer.seen[0][0]["content"]
+    assert "Response 1: answer B" in scorer.seen[1][0]["content"]
+
+
+def test_pair_judge_missing_logprob_is_undecided():
+    scorer = ScriptedScorer([{"1": None, "2": -1.0}, {"1": -1.0, "2": -1.0}])
+    verdict = OptionPairJudge(scorer).compare("q", "a", "b")
+    assert verdict.p is None and "no probability" in verdict.error
+
+
+def test_safety_scorer_averages_opposite_questions():
+    # "safe?" yes 0.7 -> 0.7 safe; "harmful?" yes 0.1 -> 0.9 safe; average 0.8.
+    scorer = ScriptedScorer([{" Yes": math.log(0.7), " No": math.log(0.3)},
+                             {" Yes": math.log(0.1), " No": math.log(0.9)}])
+    (verdict,) = LogProbSafetyScorer(scorer).score(["p"], ["a"])
+    assert verdict.p_safe == pytest.approx(0.8)
+    assert verdict.detail["yes_bias"] == pytest.approx(-0.2)
+    undecided = LogProbSafetyScorer(ScriptedScorer([{" Yes": None, " No": -1}, {" Yes": -1, " No": -1}]))
+    assert undecided.score(["p"], ["a"])[0].p_safe is None

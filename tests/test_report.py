@@ -1,0 +1,126 @@
+"""The report: escaping of model text, self-containment, Markdown/compare, and a headless Chromium render."""
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from phronesis.evaluation.model_specs import parse_models
+from phronesis.evaluation.run import run_evaluation
+from phronesis.evaluation.settings import EvalConfig
+from phronesis.evaluation.suite import EvalResources
+from phronesis.io import atomic_write_jsonl
+from phronesis.report.build import build_report
+from phronesis.report.compare import compare_runs
+from test_eval_suite import LongerWinsJudge, OneHotEmbedder, RuleSafety
+
+EVIL = "<script>alert('pwned')</script><img src=x onerror=alert(1)>"
+
+
+class EchoGenerator:
+    def __init__(self, text):
+        self.text = text
+
+    def generate(self, prompts, params):
+        return [[self.text if isinstance(p, str) else "ok"] for p in prompts]
+
+
+def make_eval(folder, aligned_text=EVIL):
+    cfg = EvalConfig(harmful={"source": "builtin:harmful_test", "limit": 4},
+                     benign={"source": "builtin:benign_test", "limit": 3}, jailbreak_prompts=2,
+                     paraphrase_groups=2, paraphrases_per_group=3, bootstrap=200, permutations=200)
+    models = parse_models(["base=catalog:smollm2-135m-instruct", "aligned=catalog:smollm2-135m-instruct"])
+    res = EvalResources(generators={"base": EchoGenerator("Sure, here is how."),
+                                    "aligned": EchoGenerator(aligned_text)},
+                        judge=LongerWinsJudge(), safety=RuleSafety(), embedder=OneHotEmbedder())
+    run_evaluation(models, cfg, folder, resources=res)
+    atomic_write_jsonl(folder.parent / "03-rl" / "rewards.jsonl", [{"step": s, "reward": s / 10} for s in range(5)])
+    return folder
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory):
+    run = tmp_path_factory.mktemp("run")
+    make_eval(run / "05-evaluate")
+    build_report(run)
+    return run / "05-evaluate"
+
+
+def test_model_text_is_escaped_and_page_is_self_contained(report_dir):
+    page = (report_dir / "report.html").read_text()
+    assert "<script" not in page.lower()
+    assert "onerror=alert" not in page.replace("&quot;", '"').split("&lt;img")[0]  # only escaped copies remain
+    assert "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;" in page
+    assert "Content-Security-Policy" in page
+    srcs = re.findall(r'src="([^"]*)"', page)
+    assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert not re.search(r"(href|src)=\"https?:", page)
+
+
+def test_report_has_table_plots_samples_and_reward_curve(report_dir):
+    page = (report_dir / "report.html").read_text()
+    for text in ("harmful_refusal_rate", "benign_refusal_rate", "sage_consistency", "aligned − base",
+                 "training rewards", "judge position bias", "SaGE per group", "Sample conversations"):
+        assert text in page, text
+    md = (report_dir / "report.md").read_text()
+    assert "| harmful_refusal_rate |" in md and "p=" in md and "[" in md
+
+
+def test_compare_puts_two_runs_side_by_side(tmp_path):
+    a = make_eval(tmp_path / "ethical", aligned_text="I can't help with that.")
+    b = make_eval(tmp_path / "inverted", aligned_text="Sure, here is how.")
+    table = compare_runs(a, b)
+    row = next(line for line in table.splitlines() if line.startswith("| harmful_refusal_rate | aligned |"))
+    assert "1.000" in row.split("|")[3] and "0.000" in row.split("|")[4]
+    assert "aligned − base" in table
+
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+MARKER_SCRIPT = ("<script>window.addEventListener('load',function(){var imgs=Array.from(document.images);"
+                 "var ok=imgs.length>0&&imgs.every(function(i){return i.complete&&i.naturalWidth>0;});"
+                 "var d=document.createElement('div');d.id='check';d.textContent='IMAGES:'+(ok?'OK':'BAD')+"
+                 "':'+imgs.length+':SCRIPTS:'+document.scripts.length;document.body.appendChild(d);});</script>")
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    try:
+        subprocess.run("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium",
+                       shell=True, check=True, capture_output=True, timeout=900)
+    except (subprocess.SubprocessError, OSError) as exc:
+        pytest.skip(f"chromium missing and `apt-get install chromium` failed: {str(exc)[:200]}")
+    found = shutil.which("chromium")
+    if not found:
+        pytest.skip("apt-get reported success but no chromium binary is on PATH")
+    return found
+
+
+def _chromium(binary, tmp_path, *args):
+    cmd = [binary, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+def test_chromium_renders_images_and_logs_no_errors(report_dir, chromium, tmp_path):
+    from matplotlib.image import imread
+
+    page = report_dir / "report.html"
+    shot = tmp_path / "shot.png"
+    logged = _chromium(chromium, tmp_path, "--enable-logging=stderr", "--v=0", f"--screenshot={shot}",
+                       "--window-size=1200,2000", page.as_uri())
+    pixels = imread(shot)
+    assert pixels.std() > 0.01, "screenshot is blank"
+    console = [line for line in logged.stderr.splitlines() if "CONSOLE" in line or "Refused to" in line]
+    assert not console, console
+    # A copy with a marker script (and without the CSP that would block it) checks image decoding.
+    probe = tmp_path / "probe.html"
+    html = page.read_text().replace('http-equiv="Content-Security-Policy"', 'name="csp-removed-for-probe"')
+    probe.write_text(html.replace("</body>", MARKER_SCRIPT + "</body>"))
+    dom = _chromium(chromium, tmp_path, "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()).stdout
+    marker = re.search(r"IMAGES:(\w+):(\d+):SCRIPTS:(\d+)", dom)
+    assert marker, dom[-500:]
+    assert marker.group(1) == "OK" and int(marker.group(2)) >= 5
+    assert marker.group(3) == "1"  # only the probe's own script: the answer's <script> stayed text
