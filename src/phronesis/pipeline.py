@@ -19,7 +19,7 @@ from .modelref import ModelSpec
 from .progress import info
 from .runstore import Run, StageOutcome, validate_run_name
 from .sources import PromptSetSpec, builtin_path, resolve_source
-from .stages import generate
+from .stages import dpo, generate, iterate, rl, sft
 
 DEFAULT_CONFIG = "configs/demo.yaml"
 
@@ -33,6 +33,10 @@ class StageEntry:
 
 STAGES: dict[str, StageEntry] = {
     "generate": StageEntry(generate.GenerateConfig, lambda ctx: generate.run(ctx), "answers from one model"),
+    "sft": StageEntry(sft.SFTStageConfig, lambda ctx: sft.run(ctx), "LoRA SFT on assistant tokens"),
+    "dpo": StageEntry(dpo.DPOStageConfig, lambda ctx: dpo.run(ctx), "LoRA DPO on preference pairs"),
+    "rl": StageEntry(rl.RLStageConfig, lambda ctx: rl.run(ctx), "online RL: GRPO, RLOO or PPO"),
+    "iterate": StageEntry(iterate.IterateStageConfig, lambda ctx: iterate.run(ctx), "consistency loop while better"),
 }
 
 # Top-level sections that are shared by several stages (constitution, judge, ...).
