@@ -142,9 +142,12 @@ class PPOTrainer:
     def _setup(self) -> None:
         import torch
         from accelerate import Accelerator
+        from accelerate.state import AcceleratorState
         from peft import get_peft_model
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        # A Trainer earlier in this process may have fixed another precision; keep the process group.
+        AcceleratorState._reset_state(reset_partial_state=False)
         self.accelerator = Accelerator(cpu=not torch.cuda.is_available(),
                                        mixed_precision="bf16" if self.cfg.bf16 else "no")
         torch.manual_seed(self.cfg.seed)
