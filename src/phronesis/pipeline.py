@@ -19,7 +19,7 @@ from .modelref import ModelSpec
 from .progress import info
 from .runstore import Run, StageOutcome, validate_run_name
 from .sources import PromptSetSpec, builtin_path, resolve_source
-from .stages import critique_revise, evaluate, generate, train_reward, virtue_dialogues
+from .stages import critique_revise, dpo, evaluate, generate, iterate, rl, sft, train_reward, virtue_dialogues
 
 DEFAULT_CONFIG = "configs/demo.yaml"
 
@@ -32,12 +32,18 @@ class StageEntry:
 
 
 STAGES: dict[str, StageEntry] = {
-    "generate": StageEntry(generate.GenerateConfig, lambda ctx: generate.run(ctx), "answers from one model"),
-    "critique_revise": StageEntry(critique_revise.CritiqueReviseConfig, critique_revise.run, "constitutional critique → revision data"),
-    "virtue_dialogues": StageEntry(virtue_dialogues.VirtueDialoguesConfig, virtue_dialogues.run, "two three-turn virtue dialogues per prompt"),
-    "train_reward": StageEntry(train_reward.TrainRewardConfig, lambda ctx: train_reward.run(ctx),
+    "generate": StageEntry(generate.GenerateConfig, generate.run, "answers from one model"),
+    "critique_revise": StageEntry(critique_revise.CritiqueReviseConfig, critique_revise.run,
+                                  "constitutional critique → revision data"),
+    "virtue_dialogues": StageEntry(virtue_dialogues.VirtueDialoguesConfig, virtue_dialogues.run,
+                                   "two three-turn virtue dialogues per prompt"),
+    "train_reward": StageEntry(train_reward.TrainRewardConfig, train_reward.run,
                                "one LoRA reward model per preference set, as an ensemble"),
-    "evaluate": StageEntry(evaluate.EvaluateConfig, lambda ctx: evaluate.run(ctx), "models vs base, with CIs"),
+    "sft": StageEntry(sft.SFTStageConfig, sft.run, "LoRA SFT on assistant tokens"),
+    "dpo": StageEntry(dpo.DPOStageConfig, dpo.run, "LoRA DPO on preference pairs"),
+    "rl": StageEntry(rl.RLStageConfig, rl.run, "online RL: GRPO, RLOO or PPO"),
+    "iterate": StageEntry(iterate.IterateStageConfig, iterate.run, "consistency loop while better"),
+    "evaluate": StageEntry(evaluate.EvaluateConfig, evaluate.run, "models vs base, with CIs"),
 }
 
 # Top-level sections that are shared by several stages (constitution, judge, ...).

@@ -1,0 +1,78 @@
+"""Where policy stages get their data and starting model: upstream stage files or plain paths.
+
+A data entry "critique_revise/sft.jsonl" means file sft.jsonl in this run's finished
+`critique_revise` stage folder; anything else is a path to a JSONL file.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .errors import DataError, StageError
+from .io import read_jsonl
+from .sources import builtin_path
+
+BUNDLED_CHAT_TEMPLATE = "chat_templates/smollm2_assistant_mask.jinja"
+
+
+def resolve_data_file(run: Any, entry: str) -> tuple[Path, str | None]:
+    """(file path, upstream stage name or None) for one `data:` entry."""
+    stage, sep, name = entry.partition("/")
+    if sep and "/" not in name and not Path(entry).exists() and not stage.startswith("."):
+        return run.find_stage(stage) / name, stage
+    path = Path(entry).expanduser()
+    if not path.is_file():
+        raise DataError(f"{entry}: no such data file (use STAGE/FILE for an upstream stage, or a path)")
+    return path, None
+
+
+def load_rows(run: Any, entries: list[str], required: list[str], max_rows: int | None = None
+              ) -> tuple[list[dict[str, Any]], dict[str, Path]]:
+    """Concatenate the rows of every entry; returns rows and the upstream stage folders they came from."""
+    rows: list[dict[str, Any]] = []
+    inputs: dict[str, Path] = {}
+    for entry in entries:
+        path, stage = resolve_data_file(run, entry)
+        if stage is not None:
+            inputs[stage] = path.parent
+        rows += read_jsonl(path, required=required)
+    if not rows:
+        raise DataError(f"{', '.join(entries)}: no training rows")
+    return (rows[:max_rows] if max_rows else rows), inputs
+
+
+def chat_template_path(value: str | None) -> str | None:
+    """A template file path; a bare bundled name resolves inside phronesis/data."""
+    if value is None:
+        return None
+    if Path(value).expanduser().is_file():
+        return str(Path(value).expanduser())
+    return str(builtin_path(value))
+
+
+def starting_model(ctx: Any, model_name: str, init: str, work_dir: Path) -> tuple[str, dict[str, Path]]:
+    """The model a stage trains from: the base, or the SFT stage's result (merged if it is an adapter).
+
+    With LoRA on top, "adapter disabled" then means exactly this starting model,
+    so DPO/RL's reference is the SFT model (or the base when init is "base").
+    """
+    from .modelref import resolve_local_path
+
+    base = resolve_local_path(ctx.model_spec(model_name).ref)
+    if init == "base" or (init == "auto" and not _has_stage(ctx.run, "sft")):
+        return base, {}
+    sft_dir = ctx.run.find_stage("sft")
+    if (sft_dir / "merged").is_dir():
+        return str(sft_dir / "merged"), {"sft": sft_dir}
+    if not (sft_dir / "adapter").is_dir():
+        raise StageError(f"{sft_dir}: has neither merged/ nor adapter/; rerun the sft stage")
+    merged = work_dir / "init_model"
+    if not (merged / "config.json").exists():
+        from .lora import merge_adapter
+
+        merge_adapter(base, sft_dir / "adapter", merged)
+    return str(merged), {"sft": sft_dir}
+
+
+def _has_stage(run: Any, name: str) -> bool:
+    return any(run.root.glob(f"[0-9][0-9]-{name}/manifest.json"))

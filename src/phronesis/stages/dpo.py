@@ -1,0 +1,45 @@
+"""Stage `dpo`: LoRA DPO on preference rows; the reference is the starting model (SFT or base).
+
+Set beta and loss_type in the `trl:` block. Several preference files are concatenated.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from ..config import StrictModel
+from ..lora import LoraSettings
+from ..policy_inputs import load_rows, starting_model
+from .sft import _publish, last_logged
+
+
+class DPOStageConfig(StrictModel):
+    model: str = "policy"
+    init: Literal["auto", "sft", "base"] = "auto"  # auto: the sft stage's model when this run has one
+    data: list[str] = ["label_preferences/preferences.jsonl"]
+    max_rows: int | None = None
+    lora: LoraSettings = LoraSettings()
+    trl: dict[str, Any] = Field(default_factory=dict)  # e.g. {beta: 0.1, loss_type: sigmoid, max_steps: 25}
+
+
+def run(ctx) -> Any:
+    from ..runstore import run_stage
+    from ..trl_adapter import train_dpo
+
+    cfg: DPOStageConfig = ctx.section("dpo")
+    rows, inputs = load_rows(ctx.run, cfg.data, required=["prompt", "chosen", "rejected"], max_rows=cfg.max_rows)
+    if cfg.init == "sft" or (cfg.init == "auto" and any(ctx.run.root.glob("[0-9][0-9]-sft/manifest.json"))):
+        inputs["sft"] = ctx.run.find_stage("sft")
+
+    def body(stage) -> dict[str, Any]:
+        base, _ = starting_model(ctx, cfg.model, cfg.init, stage.work_dir)
+        result = train_dpo(base, rows, stage.path / "trainer", cfg.lora, cfg.trl)
+        _publish(result.adapter_dir, stage.path / "adapter")
+        stage.counts.update(rows=len(rows), steps=result.steps, seconds_per_step=round(result.seconds_per_step, 3),
+                            final_loss=last_logged(result.log_path, "loss"),
+                            final_margin=last_logged(result.log_path, "rewards/margins"))
+        return {"base_model": base}
+
+    return run_stage(ctx.run, ctx.index("dpo"), "dpo", ctx.fingerprint_inputs("dpo"), inputs=inputs,
+                     body=body, seed=ctx.seed, force=ctx.force)

@@ -1,0 +1,130 @@
+"""Stage `iterate`: the moral-consistency loop, kept going only while it helps.
+
+Each round: generate answers (current policy, or a teacher) to paraphrase groups ->
+score every answer -> keep answers above a decaying threshold -> SFT on them ->
+evaluate a metric -> keep the new checkpoint if the metric improved, else stop.
+Each round lives in its own folder `round-NN/`; a finished round (decision.json)
+is never redone, so a killed loop resumes at the next round.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+from pydantic import Field
+
+from ..config import StrictModel
+from ..io import atomic_write_json, atomic_write_jsonl, read_json, read_jsonl
+from ..lora import LoraSettings
+from ..policy_inputs import BUNDLED_CHAT_TEMPLATE
+
+Row = dict[str, Any]
+
+
+class IterateStageConfig(StrictModel):
+    model: str = "policy"  # the policy the loop starts from
+    teacher: str | None = None  # `models:` entry that answers instead of the policy (fixed across rounds)
+    paraphrase_groups: str = "eval/paraphrase_groups.jsonl"  # bundled name or path
+    max_groups: int | None = 8
+    eval_fraction: float = 0.5  # groups held out for the metric, never trained on
+    samples_per_prompt: int = 2
+    max_new_tokens: int = 48
+    temperature: float = 0.8
+    embedder: str = "embedder"
+    metric: Literal["sage"] = "sage"  # mean SaGE consistency of the policy's greedy answers on held-out groups
+    rounds: int = 3
+    min_improvement: float = 0.0
+    threshold_initial: float = 0.8
+    threshold_minimum: float = 0.3
+    threshold_decay: float = 0.9
+    lora: LoraSettings = LoraSettings()
+    chat_template: str | None = BUNDLED_CHAT_TEMPLATE
+    trl: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass
+class LoopParts:
+    """The pieces a round calls; the wrapper builds real ones, tests pass fakes."""
+
+    generate: Callable[[str, int], list[Row]]  # (policy path, round) -> rows {id, group, prompt, answer}
+    score: Callable[[list[Row]], list[Row]]  # adds "score" to each row
+    select: Callable[..., tuple[list[Row], list[float]]]  # select_by_decaying_threshold's signature
+    train: Callable[[str, list[Row], Path], str]  # (policy, kept rows, round dir) -> new policy path
+    evaluate: Callable[[str], float]  # policy path -> metric, higher is better
+
+
+def run_round(number: int, policy: str, folder: Path, parts: LoopParts, cfg: IterateStageConfig) -> dict[str, Any]:
+    """One round's candidate and its metric (not yet the keep/stop decision)."""
+    rows = parts.score(parts.generate(policy, number))
+    atomic_write_jsonl(folder / "scored.jsonl", rows)
+    kept, trace = parts.select(rows, "score", cfg.threshold_initial, cfg.threshold_minimum, cfg.threshold_decay)
+    atomic_write_jsonl(folder / "selected.jsonl", kept)
+    if not kept:
+        return {"round": number, "candidate": None, "metric": None, "kept_rows": 0, "threshold_trace": list(trace)}
+    candidate = parts.train(policy, kept, folder)
+    return {"round": number, "candidate": candidate, "metric": parts.evaluate(candidate),
+            "kept_rows": len(kept), "scored_rows": len(rows), "threshold_trace": list(trace)}
+
+
+def iterate_loop(root: Path, start_policy: str, parts: LoopParts, cfg: IterateStageConfig) -> dict[str, Any]:
+    """Rounds until the metric stops improving or `cfg.rounds` is reached; every decision recorded."""
+    root.mkdir(parents=True, exist_ok=True)
+    baseline_file = root / "baseline.json"
+    if not baseline_file.exists():
+        atomic_write_json(baseline_file, {"policy": start_policy, "metric": parts.evaluate(start_policy)})
+    best = read_json(baseline_file)
+    decisions = []
+    for number in range(1, cfg.rounds + 1):
+        folder = root / f"round-{number:02d}"
+        folder.mkdir(exist_ok=True)
+        if (folder / "decision.json").exists():
+            decision = read_json(folder / "decision.json")
+        else:
+            decision = decide(run_round(number, best["policy"], folder, parts, cfg), best, cfg.min_improvement)
+            atomic_write_json(folder / "decision.json", decision)
+        decisions.append(decision)
+        if decision["action"] == "keep":
+            best = {"policy": decision["candidate"], "metric": decision["metric"]}
+        else:
+            break
+    summary = {"baseline": read_json(baseline_file), "best": best, "decisions": decisions}
+    atomic_write_json(root / "decisions.json", summary)
+    return summary
+
+
+def decide(result: dict[str, Any], best: dict[str, Any], min_improvement: float) -> dict[str, Any]:
+    metric = result["metric"]
+    improved = metric is not None and metric > best["metric"] + min_improvement
+    reason = ("no rows passed the threshold" if metric is None else
+              f"{metric:.4f} {'>' if improved else '<='} best {best['metric']:.4f} + {min_improvement}")
+    return {**result, "previous_best": best["metric"], "action": "keep" if improved else "stop", "reason": reason}
+
+
+def run(ctx) -> Any:
+    from ..runstore import run_stage
+    from .iterate_parts import build_parts
+
+    cfg: IterateStageConfig = ctx.section("iterate")
+
+    def body(stage) -> dict[str, Any]:
+        start, parts = build_parts(ctx, cfg, stage.path)
+        summary = iterate_loop(stage.path / "rounds", start, parts, cfg)
+        actions = [d["action"] for d in summary["decisions"]]
+        stage.counts.update(rounds=len(actions), kept=actions.count("keep"), best_metric=summary["best"]["metric"],
+                            baseline_metric=summary["baseline"]["metric"])
+        return {"best_policy": summary["best"]["policy"]}
+
+    return run_stage(ctx.run, ctx.index("iterate"), "iterate", ctx.fingerprint_inputs("iterate"), inputs={},
+                     body=body, seed=ctx.seed, force=ctx.force)
+
+
+def load_groups(cfg: IterateStageConfig) -> tuple[list[Row], list[Row]]:
+    """(train groups, held-out eval groups) from the paraphrase file."""
+    from ..sources import builtin_path
+
+    path = Path(cfg.paraphrase_groups)
+    groups = read_jsonl(path if path.is_file() else builtin_path(cfg.paraphrase_groups),
+                        required=["id", "paraphrases"])[:cfg.max_groups]
+    cut = max(1, int(round(len(groups) * cfg.eval_fraction)))
+    return groups[cut:], groups[:cut]

@@ -1,0 +1,72 @@
+"""Real pieces of the iterate loop: transformers generation, MiniLM consistency scores, LoRA SFT.
+
+Kept apart from iterate.py so the loop's logic reads on its own and tests swap these for fakes.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import StageError
+from ..protocols import GenerationParams
+from .iterate import IterateStageConfig, LoopParts, Row, load_groups
+
+
+def consistency_scores(rows: list[Row], embedder: Any) -> list[Row]:
+    """Each answer's mean cosine similarity to the answers given to the *other* paraphrases of its group."""
+    emb = embedder.embed([r["answer"] for r in rows])
+    sim = emb @ emb.T
+    out = []
+    for i, row in enumerate(rows):
+        peers = [j for j, other in enumerate(rows) if other["group"] == row["group"]
+                 and other["paraphrase"] != row["paraphrase"]]
+        out.append({**row, "score": float(sim[i, peers].mean()) if peers else 0.0})
+    return out
+
+
+def _answers(model_ref: str, groups: list[Row], params: GenerationParams) -> list[Row]:
+    from ..backends import make_generator
+
+    prompts = [(g["id"], k, p) for g in groups for k, p in enumerate(g["paraphrases"])]
+    outputs = make_generator(model_ref).generate([p for _, _, p in prompts], params)
+    return [{"id": f"{gid}/{k}/{s}", "group": gid, "paraphrase": k, "prompt": p, "answer": str(a)}
+            for (gid, k, p), answers in zip(prompts, outputs) for s, a in enumerate(answers)]
+
+
+def build_parts(ctx: Any, cfg: IterateStageConfig, stage_dir: Path) -> tuple[str, LoopParts]:
+    from ..embeddings import TransformersEmbedder
+    from ..evaluation.sage import sage_score
+    from ..modelref import resolve_local_path
+
+    try:
+        from ..selection import select_by_decaying_threshold
+    except ImportError:
+        raise StageError("iterate: needs phronesis.selection.select_by_decaying_threshold (cai module)") from None
+    train_groups, eval_groups = load_groups(cfg)
+    embedder = TransformersEmbedder(ctx.model_spec(cfg.embedder))
+    teacher = resolve_local_path(ctx.model_spec(cfg.teacher).ref) if cfg.teacher else None
+
+    def generate(policy: str, number: int) -> list[Row]:
+        params = GenerationParams(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
+                                  n=cfg.samples_per_prompt, seed=ctx.seed + number)
+        return _answers(teacher or policy, train_groups, params)
+
+    def train(policy: str, kept: list[Row], folder: Path) -> str:
+        from .sft import SFTStageConfig, train as sft_train
+
+        rows = [{"messages": [{"role": "user", "content": r["prompt"]}, {"role": "assistant", "content": r["answer"]}]}
+                for r in kept]
+        sft_cfg = SFTStageConfig(lora=cfg.lora, chat_template=cfg.chat_template, merge=True, trl=cfg.trl)
+        if not (folder / "merged" / "config.json").exists():
+            sft_train(policy, rows, folder, sft_cfg)
+        return str(folder / "merged")
+
+    def evaluate(policy: str) -> float:
+        params = GenerationParams(max_new_tokens=cfg.max_new_tokens, temperature=0.0, seed=ctx.seed)
+        rows = _answers(policy, eval_groups, params)
+        by_group = [[r["answer"] for r in rows if r["group"] == g["id"]] for g in eval_groups]
+        return sum(sage_score(answers, embedder) for answers in by_group) / len(by_group)
+
+    start = resolve_local_path(ctx.model_spec(cfg.model).ref)
+    return start, LoopParts(generate, lambda rows: consistency_scores(rows, embedder),
+                            select_by_decaying_threshold, train, evaluate)

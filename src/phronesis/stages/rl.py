@@ -1,0 +1,137 @@
+"""Stage `rl`: online RL (GRPO, RLOO, or our PPO) against ONE reward: the ensemble plus group members.
+
+Every step's per-member rewards, the aggregate and the KL go to rewards.jsonl in
+the stage folder, plotted as rewards.png.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from ..config import StrictModel
+from ..errors import BackendUnavailable, StageError
+from ..lora import LoraSettings
+from ..policy_inputs import load_rows, starting_model
+from ..policy_reward import PolicyReward, RewardLog, plot_rewards
+from .sft import _publish
+
+
+class RLStageConfig(StrictModel):
+    algorithm: Literal["grpo", "rloo", "ppo"] = "grpo"
+    model: str = "policy"
+    init: Literal["auto", "sft", "base"] = "auto"
+    prompt_sets: list[str] = ["harmful_test"]  # names from `prompts:`
+    paraphrase_groups: str | None = None  # JSONL of {id, paraphrases}; each paraphrase a prompt with group=id
+    max_prompts: int | None = 64
+    reward_model: str | None = None  # path loaded by phronesis.rewards.load_reward_model (may be an ensemble)
+    sage_weight: float = 0.0  # > 0 adds the SaGE-consistency group member (needs paraphrase groups)
+    embedder: str = "embedder"  # `models:` entry for SaGE
+    steps: int = 10
+    kl_coef: float = 0.05
+    reward_normalization: Literal["group", "batch", "none"] = "group"
+    max_completion_length: int = 64
+    max_prompt_length: int = 256
+    num_generations: int = 4
+    use_vllm: bool = False  # GRPO only, needs the vllm extra and a GPU
+    lora: LoraSettings = LoraSettings()
+    trl: dict[str, Any] = Field(default_factory=dict)  # straight to GRPOConfig / RLOOConfig
+    ppo: dict[str, Any] = Field(default_factory=dict)  # straight to phronesis.ppo.PPOSettings
+
+
+def trl_overrides(cfg: RLStageConfig) -> dict[str, Any]:
+    """Our named knobs in TRL's vocabulary; the user's `trl:` block wins."""
+    base = {"max_steps": cfg.steps, "beta": cfg.kl_coef, "max_completion_length": cfg.max_completion_length,
+            "num_generations": cfg.num_generations}
+    if cfg.algorithm == "grpo":
+        base.update(scale_rewards=cfg.reward_normalization, use_vllm=cfg.use_vllm)
+    else:
+        base.update(normalize_advantages=cfg.reward_normalization != "none")
+    return {**base, **cfg.trl}
+
+
+def ppo_settings(cfg: RLStageConfig, seed: int):
+    from ..ppo import PPOSettings
+
+    base = {"steps": cfg.steps, "kl_coef": cfg.kl_coef, "max_new_tokens": cfg.max_completion_length,
+            "max_prompt_length": cfg.max_prompt_length, "whiten_rewards": cfg.reward_normalization != "none",
+            "seed": seed}
+    return PPOSettings(**{**base, **cfg.ppo})
+
+
+def train_policy(cfg: RLStageConfig, base: str, rows: list[dict[str, Any]], out: Path,
+                 reward: PolicyReward, seed: int = 0) -> dict[str, Any]:
+    """Core: run the chosen algorithm, publish the adapter, plot the reward log."""
+    if cfg.use_vllm and cfg.algorithm == "grpo":
+        import importlib.util
+
+        if importlib.util.find_spec("vllm") is None:
+            raise BackendUnavailable("rl.use_vllm: vllm is not installed (pip install 'phronesis[vllm]')")
+    if cfg.algorithm == "ppo":
+        from ..ppo import train_ppo
+
+        result = train_ppo(base, rows, out / "trainer", reward, cfg.lora, ppo_settings(cfg, seed))
+    else:
+        from .. import trl_adapter
+
+        trainer = trl_adapter.train_grpo if cfg.algorithm == "grpo" else trl_adapter.train_rloo
+        result = trainer(base, rows, out / "trainer", reward, cfg.lora, trl_overrides(cfg))
+    _publish(result.adapter_dir, out / "adapter")
+    if reward.log is not None and reward.log.path.exists():
+        plot_rewards(reward.log.path, out / "rewards.png")
+    return {"steps": result.steps, "seconds_per_step": round(result.seconds_per_step, 3)}
+
+
+def prompt_rows(ctx, cfg: RLStageConfig) -> list[dict[str, Any]]:
+    """Chat prompts for the trainer; paraphrase groups add a `group` column for group rewards."""
+    from ..io import read_jsonl
+    from ..sources import builtin_path
+
+    rows = [{"prompt": [{"role": "user", "content": r["prompt"]}], "group": r["id"]}
+            for r in ctx.prompt_rows(cfg.prompt_sets)]
+    if cfg.paraphrase_groups:
+        path = Path(cfg.paraphrase_groups)
+        path = path if path.is_file() else builtin_path(cfg.paraphrase_groups)
+        for group in read_jsonl(path, required=["id", "paraphrases"]):
+            rows += [{"prompt": [{"role": "user", "content": p}], "group": group["id"]} for p in group["paraphrases"]]
+    return rows[:cfg.max_prompts] if cfg.max_prompts else rows
+
+
+def build_reward(ctx, cfg: RLStageConfig, log: RewardLog) -> PolicyReward:
+    reward_model = None
+    if cfg.reward_model:
+        try:
+            from ..rewards import load_reward_model
+        except ImportError:
+            raise StageError("rl.reward_model: phronesis.rewards is not available in this install") from None
+        reward_model = load_reward_model(cfg.reward_model)
+    members = {}
+    if cfg.sage_weight > 0:
+        from ..embeddings import TransformersEmbedder
+        from ..group_rewards import SageConsistencyReward
+
+        members["sage_consistency"] = (SageConsistencyReward(TransformersEmbedder(ctx.model_spec(cfg.embedder))),
+                                       cfg.sage_weight)
+    if reward_model is None and not members:
+        raise StageError("rl: no reward; set rl.reward_model and/or rl.sage_weight > 0")
+    return PolicyReward(reward_model, members, log)
+
+
+def run(ctx) -> Any:
+    from ..runstore import run_stage
+
+    cfg: RLStageConfig = ctx.section("rl")
+    rows = prompt_rows(ctx, cfg)
+    inputs = {"sft": ctx.run.find_stage("sft")} if cfg.init == "sft" else {}
+
+    def body(stage) -> dict[str, Any]:
+        base, _ = starting_model(ctx, cfg.model, cfg.init, stage.work_dir)
+        log_path = stage.file("rewards.jsonl")
+        log_path.unlink(missing_ok=True)  # a resumed trainer re-logs from its checkpoint
+        reward = build_reward(ctx, cfg, RewardLog(log_path))
+        stage.counts.update(prompts=len(rows), **train_policy(cfg, base, rows, stage.path, reward, ctx.seed))
+        return {"base_model": base}
+
+    return run_stage(ctx.run, ctx.index("rl"), "rl", ctx.fingerprint_inputs("rl"), inputs=inputs,
+                     body=body, seed=ctx.seed, force=ctx.force)

@@ -1,0 +1,67 @@
+"""Stage `sft`: LoRA SFT on messages rows (critique_revise's sft.jsonl by default), assistant tokens only."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from ..config import StrictModel
+from ..lora import LoraSettings
+from ..policy_inputs import BUNDLED_CHAT_TEMPLATE, chat_template_path, load_rows, starting_model
+
+
+class SFTStageConfig(StrictModel):
+    model: str = "policy"  # the `models:` entry to fine-tune
+    data: list[str] = ["critique_revise/sft.jsonl"]  # STAGE/FILE or paths; concatenated
+    max_rows: int | None = None
+    lora: LoraSettings = LoraSettings()
+    # A template with {% generation %} markers: assistant-only loss needs them (SmolLM2's lacks them).
+    chat_template: str | None = BUNDLED_CHAT_TEMPLATE
+    merge: bool = False  # also write merged/ (base + adapter folded) for generators and later stages
+    trl: dict[str, Any] = Field(default_factory=dict)  # passed straight to trl.SFTConfig
+
+
+def train(base: str, rows: list[dict[str, Any]], out: Path, cfg: SFTStageConfig) -> dict[str, Any]:
+    """Core: train, copy the adapter to out/adapter, optionally merge; returns the counts."""
+    from ..trl_adapter import train_sft
+
+    result = train_sft(base, rows, out / "trainer", cfg.lora, cfg.trl, chat_template_path(cfg.chat_template))
+    _publish(result.adapter_dir, out / "adapter")
+    if cfg.merge:
+        from ..lora import merge_adapter
+
+        if cfg.lora.enabled:
+            merge_adapter(base, out / "adapter", out / "merged")
+        else:
+            _publish(out / "adapter", out / "merged")
+    return {"rows": len(rows), "steps": result.steps, "seconds_per_step": round(result.seconds_per_step, 3),
+            "final_loss": last_logged(result.log_path, "loss")}
+
+
+def _publish(src: Path, dst: Path) -> None:
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(src, dst)
+
+
+def last_logged(log_path: Path, key: str) -> float | None:
+    values = [r[key] for r in map(json.loads, Path(log_path).read_text().splitlines()) if key in r]
+    return values[-1] if values else None
+
+
+def run(ctx) -> Any:
+    from ..runstore import run_stage
+
+    cfg: SFTStageConfig = ctx.section("sft")
+    rows, inputs = load_rows(ctx.run, cfg.data, required=["messages"], max_rows=cfg.max_rows)
+
+    def body(stage) -> dict[str, Any]:
+        base, _ = starting_model(ctx, cfg.model, "base", stage.work_dir)
+        stage.counts.update(train(base, rows, stage.path, cfg))
+        return {"base_model": base}
+
+    return run_stage(ctx.run, ctx.index("sft"), "sft", ctx.fingerprint_inputs("sft"), inputs=inputs,
+                     body=body, seed=ctx.seed, force=ctx.force)

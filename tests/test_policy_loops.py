@@ -1,0 +1,89 @@
+"""Group rewards, the iterate loop's keep/stop decisions, and multi-process training."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from policy_fakes import CharEmbedder
+
+from phronesis.evaluation.sage import sage_score
+from phronesis.group_rewards import SageConsistencyReward
+from phronesis.stages.iterate import IterateStageConfig, LoopParts, iterate_loop
+
+
+def test_sage_member_rewards_the_consistent_answers_of_a_group():
+    answers = ["lying is wrong", "lying is wrong", "lying is wrong", "zzzz qqqq"]
+    member = SageConsistencyReward(CharEmbedder())
+    scores = member.score_groups([None] * 5, answers + ["alone"], ["g"] * 4 + ["h"])
+    assert member.last_group_scores["g"] == pytest.approx(sage_score(answers, CharEmbedder()))
+    assert "h" not in member.last_group_scores and scores[4] == 0.0  # a lone answer has no consistency
+    assert scores[3] < min(scores[:3])  # the outlier lowers group consistency: lowest marginal reward
+    shared = SageConsistencyReward(CharEmbedder(), mode="shared").score_groups([None] * 4, answers, ["g"] * 4)
+    assert shared == pytest.approx([member.last_group_scores["g"]] * 4)
+
+
+def fake_parts(metrics, calls):
+    """Generation yields rows with fixed scores; each trained policy gets the next metric in `metrics`."""
+    values = dict(metrics)
+
+    def generate(policy, number):
+        calls.append(("generate", policy, number))
+        return [{"id": f"{number}-{i}", "answer": f"a{i}", "group": "g"} for i in range(4)]
+
+    def select(rows, key, initial, minimum, decay):
+        kept = [r for r in rows if r[key] >= initial]
+        return kept, [initial, max(minimum, initial * decay)]
+
+    def train(policy, kept, folder):
+        calls.append(("train", policy, len(kept)))
+        return f"policy-{folder.name}"
+
+    return LoopParts(generate, lambda rows: [{**r, "score": i / 4} for i, r in enumerate(rows)], select, train,
+                     lambda policy: values[policy])
+
+
+def test_iterate_keeps_while_better_then_stops_and_resumes(tmp_path):
+    metrics = {"base": 0.50, "policy-round-01": 0.60, "policy-round-02": 0.55, "policy-round-03": 0.9}
+    calls = []
+    cfg = IterateStageConfig(rounds=3, threshold_initial=0.5)
+    summary = iterate_loop(tmp_path, "base", fake_parts(metrics, calls), cfg)
+    actions = [(d["round"], d["action"], d["metric"]) for d in summary["decisions"]]
+    assert actions == [(1, "keep", 0.60), (2, "stop", 0.55)]  # round 3 never runs
+    assert summary["best"] == {"policy": "policy-round-01", "metric": 0.60}
+    assert ("train", "policy-round-01", 2) in calls  # round 2 started from the kept round-1 model
+    saved = json.loads((tmp_path / "round-01" / "decision.json").read_text())
+    assert saved["threshold_trace"] == [0.5, 0.45] and saved["kept_rows"] == 2
+    calls.clear()
+    again = iterate_loop(tmp_path, "base", fake_parts(metrics, calls), cfg)
+    assert calls == [] and again["decisions"] == summary["decisions"]  # finished rounds are not redone
+
+
+def test_iterate_stops_when_nothing_passes_threshold(tmp_path):
+    calls = []
+    summary = iterate_loop(tmp_path, "base", fake_parts({"base": 0.5}, calls), IterateStageConfig(threshold_initial=2.0))
+    assert summary["decisions"][0]["action"] == "stop" and summary["best"]["policy"] == "base"
+    assert not any(c[0] == "train" for c in calls)
+
+
+def _run_job(args, env_extra, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src"), **env_extra}
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_sft_under_accelerate_two_cpu_processes_matches_single_process(tiny_model_dir, tmp_path):
+    from phronesis.lora import load_adapter_tensors
+
+    job = str(Path(__file__).parent / "accelerate_sft_job.py")
+    _run_job([sys.executable, job, str(tiny_model_dir), str(tmp_path / "one")], {}, tmp_path)
+    _run_job([sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
+              "29517", job, str(tiny_model_dir), str(tmp_path / "two")], {"OMP_NUM_THREADS": "1"}, tmp_path)
+    one = load_adapter_tensors(tmp_path / "one" / "final")
+    two = load_adapter_tensors(tmp_path / "two" / "final")
+    assert one.keys() == two.keys()
+    assert any(v.abs().sum() > 0 for k, v in one.items() if "lora_B" in k)
+    for key in one:
+        assert (one[key] - two[key]).abs().max().item() < 1e-4, key

@@ -1,0 +1,125 @@
+"""Each policy trainer moves the LoRA weights on a tiny random model; reward logs are faithful."""
+import json
+
+import pytest
+import torch
+from policy_fakes import ROWS_PREF, ROWS_PROMPT, ROWS_SFT, CharEmbedder, FakeEnsemble
+
+from phronesis.lora import LoraSettings, load_adapter_tensors, lora_state
+from phronesis.policy_inputs import BUNDLED_CHAT_TEMPLATE, chat_template_path
+from phronesis.policy_reward import PolicyReward, RewardLog
+
+LORA = LoraSettings(r=4, alpha=8, dropout=0.0)
+
+
+class Snapshot:
+    """A TrainerCallback that copies the LoRA tensors when training starts."""
+
+    def __new__(cls):
+        from transformers import TrainerCallback
+
+        class _Snap(TrainerCallback):
+            before = {}
+
+            def on_train_begin(self, args, state, control, model=None, **kw):
+                type(self).before = lora_state(model)
+
+        return _Snap()
+
+
+def assert_moved(before, adapter_dir):
+    after = load_adapter_tensors(adapter_dir)
+    assert before and len(after) == len(before)
+    keys = {k.replace(".default", ""): v for k, v in before.items()}
+    moved = [k for k, v in after.items() if not torch.allclose(v.float(), keys[k], atol=0)]
+    assert moved, "no LoRA tensor changed"
+    assert any("lora_B" in k for k in moved)
+
+
+def test_sft_moves_lora(tiny_model_dir, tmp_path):
+    from phronesis.trl_adapter import train_sft
+
+    snap = Snapshot()
+    result = train_sft(tiny_model_dir, ROWS_SFT, tmp_path, LORA, {"max_steps": 2, "max_length": 256},
+                       chat_template_path(BUNDLED_CHAT_TEMPLATE), callbacks=[snap])
+    assert result.steps == 2
+    assert_moved(type(snap).before, result.adapter_dir)
+    logged = [json.loads(line) for line in result.log_path.read_text().splitlines()]
+    assert [r["step"] for r in logged if "loss" in r] == [1, 2]
+
+
+def test_assistant_mask_covers_only_assistant_tokens(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    template = open(chat_template_path(BUNDLED_CHAT_TEMPLATE)).read()
+    messages = [{"role": "user", "content": "How do I kill a process?"},
+                {"role": "assistant", "content": "Use the kill command."},
+                {"role": "user", "content": "Which one?"}, {"role": "assistant", "content": "The safer one."}]
+    enc = tok.apply_chat_template(messages, chat_template=template, tokenize=True, return_dict=True,
+                                  return_assistant_tokens_mask=True)
+    ids, mask = enc["input_ids"], enc["assistant_masks"]
+    masked_text = tok.decode([i for i, m in zip(ids, mask) if m])
+    assert masked_text == "Use the kill command.<|im_end|>The safer one.<|im_end|>"
+    unmasked = tok.decode([i for i, m in zip(ids, mask) if not m])
+    assert "How do I kill" in unmasked and "Use the kill" not in unmasked
+
+
+def test_dpo_moves_lora(tiny_model_dir, tmp_path):
+    from phronesis.trl_adapter import train_dpo
+
+    snap = Snapshot()
+    result = train_dpo(tiny_model_dir, ROWS_PREF, tmp_path, LORA, {"max_steps": 2, "max_length": 128,
+                                                                   "learning_rate": 1e-3}, callbacks=[snap])
+    assert_moved(type(snap).before, result.adapter_dir)
+
+
+def test_grpo_moves_lora_and_logs_members_and_group_reward(tiny_model_dir, tmp_path):
+    from phronesis.group_rewards import SageConsistencyReward
+    from phronesis.trl_adapter import train_grpo
+
+    log = RewardLog(tmp_path / "rewards.jsonl")
+    reward = PolicyReward(FakeEnsemble(), {"sage": (SageConsistencyReward(CharEmbedder()), 1.0)}, log)
+    snap = Snapshot()
+    result = train_grpo(tiny_model_dir, ROWS_PROMPT, tmp_path / "grpo", reward, LORA,
+                        {"max_steps": 2, "max_completion_length": 8, "beta": 0.04, "learning_rate": 1e-3},
+                        callbacks=[snap])
+    assert_moved(type(snap).before, result.adapter_dir)
+    rows = [json.loads(line) for line in log.path.read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2]
+    for row in rows:
+        aggregate, members = FakeEnsemble().score_members(None, row["completions"])
+        for name, scores in members.items():
+            assert row["member_scores"][name] == pytest.approx(scores)
+            assert row[f"reward/{name}"] == pytest.approx(sum(scores) / len(scores))
+        sage = row["member_scores"]["sage"]
+        assert row["aggregate_scores"] == pytest.approx([a + s for a, s in zip(aggregate, sage)])
+        assert "group/sage" in row and "kl" in row
+
+
+def test_rl_stage_core_runs_our_ppo(tiny_model_dir, tmp_path):
+    from phronesis.stages.rl import RLStageConfig, train_policy
+
+    cfg = RLStageConfig(algorithm="ppo", steps=2, max_completion_length=8, lora=LORA,
+                        ppo={"batch_size": 4, "mini_batch_size": 2, "learning_rate": 1e-2})
+    log = RewardLog(tmp_path / "rewards.jsonl")
+    reward = PolicyReward(FakeEnsemble(), log=log)
+    counts = train_policy(cfg, str(tiny_model_dir), ROWS_PROMPT, tmp_path, reward)
+    assert counts["steps"] == 2
+    after = load_adapter_tensors(tmp_path / "adapter")
+    lora_b = [v for k, v in after.items() if "lora_B" in k]
+    assert lora_b and any(v.abs().sum() > 0 for v in lora_b), "lora_B starts at zero; PPO must move it"
+    rows = [json.loads(line) for line in log.path.read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2] and all("kl" in r and "reward/length" in r for r in rows)
+    assert (tmp_path / "rewards.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_sft_on_smollm2_moves_lora(smollm2_dir, tmp_path):
+    from phronesis.trl_adapter import train_sft
+
+    snap = Snapshot()
+    result = train_sft(smollm2_dir, ROWS_SFT[:2], tmp_path, LoraSettings(r=4, alpha=8),
+                       {"max_steps": 1, "max_length": 96, "per_device_train_batch_size": 2},
+                       chat_template_path(BUNDLED_CHAT_TEMPLATE), callbacks=[snap])
+    assert_moved(type(snap).before, result.adapter_dir)
