@@ -24,10 +24,11 @@ FAULTS = (("http_500", 0.10), ("http_503", 0.10), ("http_429", 0.05), ("timeout"
 class FaultPlan:
     def __init__(self, seed: int = 0, rates=FAULTS, always_fail: set[str] = frozenset(),
                  retry_after: str = "0.01", sleep_s: float = 0.5, echo_auth_in_errors: bool = False,
-                 scripted: dict[int, str] | None = None, latency_s: float = 0.0):
+                 scripted: dict[int, str] | None = None, latency_s: float = 0.0, max_choices: int = 16):
         self.seed, self.rates, self.always_fail = seed, rates, set(always_fail)
         self.scripted = scripted or {}  # attempt number -> fault, for every prompt
         self.latency_s = latency_s
+        self.max_choices = max_choices  # like servers that ignore n
         self.inflight = self.max_inflight = 0
         self.retry_after, self.sleep_s = retry_after, sleep_s
         self.echo_auth_in_errors = echo_auth_in_errors
@@ -82,7 +83,7 @@ def make_handler(plan: FaultPlan):
             time.sleep(plan.latency_s)
             with plan.lock:
                 plan.inflight -= 1
-            self._send(200, _chat_response(body))
+            self._send(200, _chat_response(body, plan.max_choices))
 
         def _inject(self, fault: str, auth: str | None) -> None:
             if fault.startswith("http_"):
@@ -122,13 +123,13 @@ def make_handler(plan: FaultPlan):
     return Handler
 
 
-def _chat_response(body: dict) -> dict:
+def _chat_response(body: dict, max_choices: int) -> dict:
     """Echo the last message, cut to max_tokens words; fixed top log-probs when asked."""
     words = f"echo {_prompt_key(body)}".split()
     max_tokens = int(body.get("max_tokens", 16))
     choices = []
-    for i in range(int(body.get("n", 1))):
-        text = " ".join(words[:max_tokens]) + (f" #{i}" if i else "")
+    for i in range(min(int(body.get("n", 1)), max_choices)):
+        text = " ".join(words[:max_tokens]) + f" #{i + body.get('seed', 0)}"
         choice = {"index": i, "message": {"role": "assistant", "content": text},
                   "finish_reason": "length" if len(words) > max_tokens else "stop"}
         if body.get("logprobs"):

@@ -27,7 +27,7 @@ def test_every_row_survives_seeded_faults_and_retries_are_counted():
     with FaultServer(plan) as url:
         gen = make(url)
         outs = gen.generate(PROMPTS, GenerationParams(max_new_tokens=3, n=2))
-    assert [o[0] for o in outs] == [" ".join(f"echo {p}".split()[:3]) for p in PROMPTS]
+    assert [o[0] for o in outs] == [" ".join(f"echo {p}".split()[:3]) + " #0" for p in PROMPTS]
     assert all(len(o) == 2 and o[1].endswith("#1") and o[0].finish_reason == "length" for o in outs)
     injected = sum(plan.injected.values())
     assert set(plan.injected) == {"http_500", "http_503", "http_429", "timeout", "reset", "truncated"}
@@ -48,6 +48,14 @@ def test_parameters_are_passed_through_and_finish_reason_kept():
     assert [o.finish_reason for o in outs[0]] == ["stop"] * 3 and len(outs[1]) == 3
 
 
+def test_a_server_that_ignores_n_is_asked_again_with_a_new_seed():
+    plan = FaultPlan(rates=(), max_choices=1)
+    with FaultServer(plan) as url:
+        outs = make(url).generate(["q"], GenerationParams(n=3, seed=5))
+    assert outs == [["echo q #5", "echo q #6", "echo q #7"]]
+    assert [b["n"] for b in plan.bodies] == [3, 2, 1]
+
+
 def test_exhausted_retries_record_the_row_and_strict_mode_raises_one_line_summary():
     plan = FaultPlan(rates=(), always_fail={"doomed"})
     with FaultServer(plan) as url:
@@ -59,8 +67,8 @@ def test_exhausted_retries_record_the_row_and_strict_mode_raises_one_line_summar
     assert "\n" not in message and isinstance(info.value, UserError)
     assert "1 of 3 requests failed after 2 retries: last error (row 1) HTTP 503: injected 503" in message
     assert info.value.failures == {1: "HTTP 503: injected 503"}
-    assert info.value.results[0] == ["echo fine"] and info.value.results[1] is None
-    assert outs == [["echo fine"], []] and lenient.last_failures == {1: "HTTP 503: injected 503"}
+    assert info.value.results[0] == ["echo fine #0"] and info.value.results[1] is None
+    assert outs == [["echo fine #0"], []] and lenient.last_failures == {1: "HTTP 503: injected 503"}
     assert lenient.stats.failures == 1 and lenient.stats.retries == 2 and plan.attempts["doomed"] == 6
 
 
@@ -77,7 +85,7 @@ def test_retry_after_is_honoured():
     with FaultServer(plan) as url:
         gen = make(url)
         start = time.perf_counter()
-        assert gen.generate(["x"], GenerationParams()) == [["echo x"]]
+        assert gen.generate(["x"], GenerationParams()) == [["echo x #0"]]
         elapsed = time.perf_counter() - start
     assert elapsed >= 0.4 and gen.stats.retries == 1  # base delay is 1 ms: only Retry-After explains it
     assert parse_retry_after("2") == 2.0 and parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") is None

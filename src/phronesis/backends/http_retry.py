@@ -13,6 +13,7 @@ import json
 import logging
 import random
 import socket
+import ssl
 import threading
 import time
 from collections import Counter
@@ -170,6 +171,8 @@ class JSONPoster:
             response = conn.getresponse()
             raw = response.read()
             status, retry_after = response.status, parse_retry_after(response.getheader("Retry-After"))
+        except ssl.SSLCertVerificationError:
+            raise RequestFailure("TLS certificate verification failed", retryable=False) from None
         except TRANSIENT_ERRORS as exc:
             raise RequestFailure(f"{_error_kind(exc)}: {type(exc).__name__}", retryable=True) from None
         finally:

@@ -102,8 +102,8 @@ class OpenAIGenerator:
                        "top_p": params.top_p, "seed": params.seed + extra}
             choices += self._poster.post("/chat/completions", payload, parse=parse_chat_choices)
             if len(choices) >= params.n:
-                break
-        return choices[:params.n]
+                return choices[:params.n]
+        raise RequestFailure(f"server returned {len(choices)} of {params.n} choices", retryable=False)
 
     # -- OptionScorer ----------------------------------------------------------------------
     def option_logprobs(self, prompts: Sequence[Conversation], options: Sequence[str],
