@@ -32,7 +32,7 @@ CONVERSATIONS = 2
 class VirtueDialoguesConfig(StrictModel):
     prompt_sets: list[str] = ["harmful_train", "benign_train"]
     model: str = "policy"
-    # 320 keeps SmolLM2-135M's answers under a 10% cut-off rate (measured: see the manifest's truncation_rate).
+    # Large enough for SmolLM2-135M's full answers; the manifest records the cut-off rate per dimension.
     max_new_tokens: int = Field(320, ge=1)
     temperature: float = Field(0.8, gt=0)  # must sample: greedy would make both conversations identical
     top_p: float = Field(0.95, gt=0, le=1)
