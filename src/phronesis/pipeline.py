@@ -19,7 +19,8 @@ from .modelref import ModelSpec
 from .progress import info
 from .runstore import Run, StageOutcome, validate_run_name
 from .sources import PromptSetSpec, builtin_path, resolve_source
-from .stages import generate
+from .judges import JudgeConfig
+from .stages import generate, label_preferences
 
 DEFAULT_CONFIG = "configs/demo.yaml"
 
@@ -33,10 +34,12 @@ class StageEntry:
 
 STAGES: dict[str, StageEntry] = {
     "generate": StageEntry(generate.GenerateConfig, lambda ctx: generate.run(ctx), "answers from one model"),
+    "label_preferences": StageEntry(label_preferences.LabelPreferencesConfig, lambda ctx: label_preferences.run(ctx),
+                                    "a gated judge orders CAI and virtue pairs into chosen/rejected"),
 }
 
 # Top-level sections that are shared by several stages (constitution, judge, ...).
-SECTIONS: dict[str, type[StrictModel]] = {"constitution": ConstitutionConfig}
+SECTIONS: dict[str, type[StrictModel]] = {"constitution": ConstitutionConfig, "judge": JudgeConfig}
 
 
 class RunSection(StrictModel):
