@@ -88,7 +88,8 @@ def load_weights(path: str | Path) -> dict[str, Any]:
     try:
         record = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read learned-judge weights ({exc})") from None
+        raise ConfigError(f"{path}: cannot read learned-judge weights ({type(exc).__name__}); "
+                          f"train them with `phronesis judge-train --out FILE` and set judge.weights") from None
     if record.get("format") != FORMAT or record.get("features") not in FEATURES:
         raise ConfigError(f"{path}: not a learned-judge weights file (format {record.get('format')!r})")
     return record
