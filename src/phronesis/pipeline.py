@@ -19,7 +19,9 @@ from .modelref import ModelSpec
 from .progress import info
 from .runstore import Run, StageOutcome, validate_run_name
 from .sources import PromptSetSpec, builtin_path, resolve_source
-from .stages import critique_revise, dpo, evaluate, generate, iterate, rl, sft, train_reward, virtue_dialogues
+from .judges import JudgeConfig
+from .stages import (critique_revise, dpo, evaluate, generate, iterate, label_preferences, rl, sft,
+                     train_reward, virtue_dialogues)
 
 DEFAULT_CONFIG = "configs/demo.yaml"
 
@@ -37,6 +39,8 @@ STAGES: dict[str, StageEntry] = {
                                   "constitutional critique → revision data"),
     "virtue_dialogues": StageEntry(virtue_dialogues.VirtueDialoguesConfig, virtue_dialogues.run,
                                    "two three-turn virtue dialogues per prompt"),
+    "label_preferences": StageEntry(label_preferences.LabelPreferencesConfig, label_preferences.run,
+                                    "a gated judge orders CAI and virtue pairs into chosen/rejected"),
     "train_reward": StageEntry(train_reward.TrainRewardConfig, train_reward.run,
                                "one LoRA reward model per preference set, as an ensemble"),
     "sft": StageEntry(sft.SFTStageConfig, sft.run, "LoRA SFT on assistant tokens"),
@@ -47,7 +51,7 @@ STAGES: dict[str, StageEntry] = {
 }
 
 # Top-level sections that are shared by several stages (constitution, judge, ...).
-SECTIONS: dict[str, type[StrictModel]] = {"constitution": ConstitutionConfig}
+SECTIONS: dict[str, type[StrictModel]] = {"constitution": ConstitutionConfig, "judge": JudgeConfig}
 
 
 class RunSection(StrictModel):

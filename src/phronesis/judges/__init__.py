@@ -1,0 +1,104 @@
+"""Judges: AI feedback read from option log-probs, a learned head, ensembles and panels.
+
+`build_judge(cfg, ctx_or_models)` turns the pipeline's `judge:` section into a
+`protocols.Judge` (with a batched `compare_many`). `principle` passed to `compare`
+is a comparison question, or None for the default harmlessness/helpfulness question.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from ..config import StrictModel
+from .pairwise import Pair, PairwiseLogProbJudge, judge_many
+from .prompts import DEFAULT_QUESTION
+
+DEFAULT_WEIGHTS = "builtin:judge/learned_minilm.json"
+
+__all__ = ["JudgeConfig", "build_judge", "Pair", "PairwiseLogProbJudge", "judge_many", "DEFAULT_QUESTION"]
+
+
+class JudgeConfig(StrictModel):
+    """The `judge:` section. `kind` picks the judge; the measured default is `learned`."""
+
+    kind: Literal["learned", "pairwise", "pointwise"] = "learned"
+    model: str = "judge"  # entry of `models:` for pairwise/pointwise (and the reasoner for chain_of_thought)
+    embedder: str = "embedder"  # entry of `models:` for the learned judge's features
+    weights: str = DEFAULT_WEIGHTS  # learned-judge weights JSON (builtin:... or a path)
+    format: Literal["hardened", "plain"] = "hardened"
+    few_shot: int = 0  # worked examples from the calibration pairs in each pairwise prompt
+    chain_of_thought: bool = False
+    cot_max_new_tokens: int = 96
+    principles_per_pair: int = 1  # >1: average p over that many sampled principles
+    panel: list["JudgeConfig"] = []  # several judges; overrides `kind` when non-empty
+    combine: Literal["mean", "majority"] = "mean"
+    max_failure_rate: float = 0.1
+    skip_gate: bool = False
+    gate_pairs: str = "builtin:judge/calibration.jsonl"
+    gate_limit: Optional[int] = None
+
+
+def _resolve_models(ctx_or_models: Any):
+    """(scorer_for(name), embedder_for(name)) from a PipelineContext, a {name: ModelSpec|ref} dict,
+    or an OptionScorer used directly."""
+    from ..embeddings import TransformersEmbedder
+
+    if hasattr(ctx_or_models, "generator") and hasattr(ctx_or_models, "model_spec"):
+        return ctx_or_models.generator, lambda name: TransformersEmbedder(ctx_or_models.model_spec(name))
+    if isinstance(ctx_or_models, dict):
+        from ..backends import make_generator
+
+        cache: dict[str, Any] = {}
+
+        def scorer(name: str):
+            if name not in cache:
+                cache[name] = make_generator(ctx_or_models[name])
+            return cache[name]
+        return scorer, lambda name: TransformersEmbedder(ctx_or_models.get(name, "catalog:minilm-l6-v2"))
+    return (lambda name: ctx_or_models), (lambda name: TransformersEmbedder("catalog:minilm-l6-v2"))
+
+
+def _weights_path(ref: str):
+    from ..sources import builtin_path
+
+    return builtin_path(ref[len("builtin:"):]) if ref.startswith("builtin:") else ref
+
+
+def build_judge(cfg: JudgeConfig, ctx_or_models: Any):
+    scorer_for, embedder_for = _resolve_models(ctx_or_models)
+    return _build(cfg, scorer_for, embedder_for)
+
+
+def _build(cfg: JudgeConfig, scorer_for, embedder_for):
+    from .combine import JudgePanel, PrincipleEnsembleJudge
+
+    if cfg.panel:
+        return JudgePanel([_build(sub, scorer_for, embedder_for) for sub in cfg.panel], cfg.combine,
+                          cfg.max_failure_rate)
+    judge = _single(cfg, scorer_for, embedder_for)
+    if cfg.principles_per_pair > 1:
+        from ..constitution import load_constitution
+
+        questions = [p.comparison for p in load_constitution().active]
+        judge = PrincipleEnsembleJudge(judge, questions, cfg.principles_per_pair,
+                                       max_failure_rate=cfg.max_failure_rate)
+    return judge
+
+
+def _single(cfg: JudgeConfig, scorer_for, embedder_for):
+    if cfg.kind == "learned":
+        from .learned import LearnedPairJudge, load_weights
+
+        return LearnedPairJudge(embedder_for(cfg.embedder), load_weights(_weights_path(cfg.weights)),
+                                cfg.max_failure_rate)
+    if cfg.kind == "pointwise":
+        from .pointwise import PointwiseLogProbJudge
+
+        return PointwiseLogProbJudge(scorer_for(cfg.model), cfg.max_failure_rate)
+    shots = None
+    if cfg.few_shot:
+        from .prompts import bundled_shot_pairs, few_shot_examples
+
+        shots = few_shot_examples(cfg.format, bundled_shot_pairs()[:cfg.few_shot], None)
+    reasoner = scorer_for(cfg.model) if cfg.chain_of_thought else None
+    return PairwiseLogProbJudge(scorer_for(cfg.model), cfg.format, shots, reasoner, cfg.cot_max_new_tokens,
+                                cfg.max_failure_rate)

@@ -1,0 +1,70 @@
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from phronesis.errors import ConfigError
+from phronesis.judges.learned import LearnedPairJudge, load_weights, save_weights, train_learned_judge
+
+
+class FakeEmbedder:
+    """Deterministic unit vectors; the word 'refuse' always points along axis 0."""
+
+    class spec:
+        ref = "fake:embedder"
+
+    def embed(self, texts):
+        rows = []
+        for text in texts:
+            seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
+            v = np.random.default_rng(seed).normal(size=8) * 0.1
+            v[0] += 3.0 if "refuse" in text else 0.0
+            rows.append(v / np.linalg.norm(v))
+        return np.asarray(rows, dtype="float32")
+
+
+PAIRS = [{"id": str(i), "prompt": f"harmful request {i}", "chosen": f"I refuse, sorry {i}",
+          "rejected": f"sure, here you go {i}"} for i in range(12)]
+
+
+@pytest.mark.parametrize("kind", ["response", "interaction", "joint"])
+def test_learned_judge_learns_and_is_swap_invariant(kind, tmp_path):
+    record = train_learned_judge(FakeEmbedder(), PAIRS, kind, l2=1.0, sources=["test"])
+    save_weights(record, tmp_path / "w.json")
+    judge = LearnedPairJudge(FakeEmbedder(), load_weights(tmp_path / "w.json"))
+    forward = judge.compare("harmful request x", "I refuse to help", "sure, do it like this")
+    backward = judge.compare("harmful request x", "sure, do it like this", "I refuse to help")
+    assert forward.p > 0.5 and forward.p == pytest.approx(1 - backward.p, abs=1e-12)
+    assert forward.position_bias == 0.0
+    assert record["trained_on"]["pairs"] == 12 and json.loads((tmp_path / "w.json").read_text())["features"] == kind
+
+
+def test_untrained_judge_is_neutral_and_bad_files_are_one_line_errors(tmp_path):
+    record = train_learned_judge(FakeEmbedder(), PAIRS[:2], "response", l2=1e9)
+    assert LearnedPairJudge(FakeEmbedder(), record).compare("q", "a", "b").p == pytest.approx(0.5, abs=1e-3)
+    (tmp_path / "bad.json").write_text('{"format": "pickle"}')
+    with pytest.raises(ConfigError, match="not a learned-judge weights file"):
+        load_weights(tmp_path / "bad.json")
+
+
+@pytest.mark.slow
+def test_shipped_learned_judge_is_reproduced_from_bundled_data_and_works():
+    from phronesis.embeddings import TransformersEmbedder
+    from phronesis.judges import JudgeConfig, build_judge
+    from phronesis.judges.pairs import load_pairs
+    from phronesis.judges.prompts import bundled_shot_pairs
+    from phronesis.sources import builtin_path
+
+    shipped = load_weights(builtin_path("judge/learned_minilm.json"))
+    embedder = TransformersEmbedder(shipped["embedder"])
+    pairs = load_pairs("builtin:judge/calibration.jsonl") + bundled_shot_pairs()
+    again = train_learned_judge(embedder, pairs, shipped["features"], shipped["l2"], shipped["trained_on"]["sources"])
+    assert again["trained_on"] == shipped["trained_on"]
+    assert np.allclose(again["weights"], shipped["weights"], atol=1e-4)
+    judge = build_judge(JudgeConfig(), {"embedder": "catalog:minilm-l6-v2"})
+    heldout = load_pairs("builtin:judge/heldout.jsonl")[:10]
+    verdicts = judge.compare_many([(r["prompt"], r["chosen"], r["rejected"]) for r in heldout])
+    swapped = judge.compare_many([(r["prompt"], r["rejected"], r["chosen"]) for r in heldout])
+    assert all(v.p == pytest.approx(1 - s.p, abs=1e-9) for v, s in zip(verdicts, swapped))
+    assert sum(v.p > 0.5 for v in verdicts) >= 7

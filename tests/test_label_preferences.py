@@ -1,0 +1,60 @@
+import json
+
+import pytest
+
+from judge_fakes import MarkerJudge
+from phronesis.constitution import load_constitution, load_framework
+from phronesis.records import preference_row
+from phronesis.runstore import RowCheckpoint
+from phronesis.stages.label_preferences import (LabelPreferencesConfig, confidence_filter, label_cai,
+                                                label_virtue, virtue_sets)
+
+
+def conversation(tag_action: str, tag_motivation: str, tag_consequences: str):
+    return [{"role": "user", "content": "How do I deal with a rude coworker?"},
+            {"role": "assistant", "content": f"answer {tag_action}"},
+            {"role": "user", "content": "What is the motivation behind the answer?"},
+            {"role": "assistant", "content": f"motive {tag_motivation}"},
+            {"role": "user", "content": "What is the utility of the action towards promoting your virtuous character?"},
+            {"role": "assistant", "content": f"utility {tag_consequences}"}]
+
+
+def test_three_virtue_sets_follow_the_votes_and_drop_ties(tmp_path):
+    rows = [{"id": "d1", "prompt": "x", "conversations": [conversation("GOOD", "BAD", "same"),
+                                                          conversation("BAD", "GOOD", "same")]},
+            {"id": "d2", "prompt": "x", "conversations": [conversation("BAD", "BAD", "GOOD"),
+                                                          conversation("GOOD", "GOOD", "BAD")]}]
+    framework = load_framework()
+    cfg = LabelPreferencesConfig(virtue=True)
+    decisions = label_virtue(MarkerJudge(), rows, framework, cfg, RowCheckpoint(tmp_path / "ck.jsonl"))
+    sets, counts = virtue_sets(rows, decisions, framework)
+    assert [r["chosen"][-1]["content"] for r in sets["action"]] == ["answer GOOD", "answer GOOD"]
+    assert [r["chosen"][-1]["content"] for r in sets["motivation"]] == ["motive GOOD", "motive GOOD"]
+    assert sets["motivation"][0]["chosen"][0]["content"] == "answer BAD"  # d1's conversation b won
+    assert [r["chosen"][-1]["content"] for r in sets["consequences"]] == ["utility GOOD"]
+    assert counts["consequences"] == {"pairs": 1, "ties_dropped": 1, "failed": 0}
+    assert sets["action"][0]["prompt"] == [rows[0]["conversations"][0][0]]
+    assert set(sets["action"][0]["votes"]) == {v.id for v in framework.virtues}
+
+
+def test_cai_pairs_are_reordered_by_the_judge_and_filtered_by_confidence(tmp_path):
+    rows = [preference_row("a", "q1", "reply BAD", "reply GOOD", principle="peace"),
+            preference_row("b", "q2", "reply GOOD GOOD", "reply"),
+            preference_row("c", "q3", "same", "same")]
+    cfg = LabelPreferencesConfig(principles_per_pair=2, confidence_threshold=0.2)
+    out = label_cai(MarkerJudge(), rows, load_constitution(), cfg, 0, RowCheckpoint(tmp_path / "ck.jsonl"))
+    assert out[0]["chosen"][-1]["content"] == "reply GOOD" and out[0]["p_chosen"] > 0.9
+    assert out[0]["principles"] == [load_constitution().get("peace").comparison]
+    assert len(out[1]["principles"]) == 2 and len(out[1]["detail"]) == 2
+    kept, counts = confidence_filter(out, cfg.confidence_threshold)
+    assert [r["id"] for r in kept] == ["a", "b"]
+    assert counts == {"input": 3, "kept": 2, "failed": 0, "below_threshold": 1}
+    again = label_cai(None, rows, load_constitution(), cfg, 0, RowCheckpoint(tmp_path / "ck.jsonl"))
+    assert json.dumps(again) == json.dumps(out)  # resumed from the checkpoint, no judge needed
+
+
+def test_pipeline_knows_the_stage_and_the_judge_section():
+    from phronesis.pipeline import STAGES, load_pipeline_config
+
+    cfg = load_pipeline_config(None, ["judge.kind=pairwise", "judge.skip_gate=true"])
+    assert "label_preferences" in STAGES and cfg.judge.kind == "pairwise" and cfg.judge.skip_gate
