@@ -123,3 +123,17 @@ def test_sft_on_smollm2_moves_lora(smollm2_dir, tmp_path):
                        {"max_steps": 1, "max_length": 96, "per_device_train_batch_size": 2},
                        chat_template_path(BUNDLED_CHAT_TEMPLATE), callbacks=[snap])
     assert_moved(type(snap).before, result.adapter_dir)
+
+
+def test_ppo_resumes_from_its_checkpoint_with_safe_loading(tiny_model_dir, tmp_path):
+    from phronesis.stages.rl import RLStageConfig, train_policy
+
+    def run(steps):
+        cfg = RLStageConfig(algorithm="ppo", steps=steps, max_completion_length=6, lora=LORA,
+                            ppo={"batch_size": 2, "mini_batch_size": 2, "learning_rate": 1e-2, "save_steps": 1})
+        log = RewardLog(tmp_path / f"rewards-{steps}.jsonl")
+        train_policy(cfg, str(tiny_model_dir), ROWS_PROMPT, tmp_path, PolicyReward(FakeEnsemble(), log=log))
+        return [json.loads(line)["step"] for line in log.path.read_text().splitlines()]
+
+    assert run(1) == [1]
+    assert run(2) == [2]  # step 1 came from the checkpoint (loaded with weights_only=True), not redone

@@ -98,9 +98,9 @@ class _PipelineBase(StrictModel):
     def _references_exist(self):
         for stage in self.stages:
             section = getattr(self, stage, None)
-            for attr in ("model", "judge_model", "reward_model"):
-                name = getattr(section, attr, None)
-                if isinstance(name, str) and name not in self.models:
+            for attr in ("model", "judge_model", "embedder", "teacher"):
+                name = getattr(section, attr, None)  # a `models:` entry name; refs (with ':' or '/') pass
+                if isinstance(name, str) and not any(c in name for c in ":/") and name not in self.models:
                     raise ValueError(f"{stage}.{attr} names model {name!r}, which is not in `models:`")
             for set_name in getattr(section, "prompt_sets", []) or []:
                 if set_name not in self.prompts:
@@ -173,8 +173,8 @@ class PipelineContext:
     def fingerprint_inputs(self, stage: str) -> dict[str, Any]:
         """The config a stage's fingerprint covers: its section, its models and its prompt data."""
         section = self.section(stage)
-        used_models = {getattr(section, a) for a in ("model", "judge_model", "reward_model")
-                       if isinstance(getattr(section, a, None), str)}
+        used_models = {getattr(section, a) for a in ("model", "judge_model", "embedder", "teacher")
+                       if getattr(section, a, None) in self.config.models}
         sets = getattr(section, "prompt_sets", []) or []
         return {"section": section.model_dump(mode="json"),
                 "models": {m: self.config.models[m].model_dump(mode="json") for m in sorted(used_models)},

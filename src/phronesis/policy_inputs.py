@@ -74,5 +74,21 @@ def starting_model(ctx: Any, model_name: str, init: str, work_dir: Path) -> tupl
     return str(merged), {"sft": sft_dir}
 
 
+def init_inputs(ctx: Any, init: str) -> dict[str, Path]:
+    """The upstream folders `starting_model` will read, known before the stage runs (for its fingerprint)."""
+    if init == "sft" or (init == "auto" and _has_stage(ctx.run, "sft")):
+        return {"sft": ctx.run.find_stage("sft")}
+    return {}
+
+
+def resolve_stage_ref(run: Any, ref: str) -> tuple[str, dict[str, Path]]:
+    """`stage:NAME` -> that finished stage folder of this run (and it as an input); anything else as is."""
+    if not ref.startswith("stage:"):
+        return ref, {}
+    name = ref[len("stage:"):]
+    folder = run.find_stage(name)
+    return str(folder), {name: folder}
+
+
 def _has_stage(run: Any, name: str) -> bool:
     return any(run.root.glob(f"[0-9][0-9]-{name}/manifest.json"))

@@ -180,7 +180,7 @@ class PPOTrainer:
         from safetensors.torch import load_file
 
         set_peft_model_state_dict(self._unwrapped(), load_file(str(ckpt / "adapter_model.safetensors")))
-        state = torch.load(ckpt / "ppo_state.pt", weights_only=False)
+        state = torch.load(ckpt / "ppo_state.pt", weights_only=True)  # tensors, dicts, ints and tuples only
         self.accelerator.unwrap_model(self.value_head).load_state_dict(state["value_head"])
         self.optimizer.load_state_dict(state["optimizer"])
         random.setstate(state["python_rng"])

@@ -56,17 +56,13 @@ class OptionPairJudge:
 
 
 def build_eval_judge(kind: str, judge_model: Any, options: dict[str, Any] | None = None) -> Judge | None:
-    """The judge named by the eval config: `auto` prefers phronesis.judges, `builtin` the fallback."""
+    """The judge named by the eval config: `auto`/`project` use phronesis.judges (the pipeline's default
+    judge unless `options` say otherwise), `builtin` the plain label-log-prob judge above."""
     if kind == "none":
         return None
     if kind in ("auto", "project"):
-        try:
-            from ..judges import build_judge  # built by the judge engineer
-        except ImportError:
-            if kind == "project":
-                from ..errors import ConfigError
+        from ..judges import JudgeConfig, build_judge
 
-                raise ConfigError("judge.kind: 'project' needs phronesis.judges, which is not installed") from None
-        else:
-            return build_judge(options or {}, {"judge": judge_model})
+        # The judge model is handed over as the scorer itself; the learned judge brings its own embedder.
+        return build_judge(JudgeConfig.model_validate(options or {}), judge_model)
     return OptionPairJudge(judge_model)

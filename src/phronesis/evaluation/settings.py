@@ -15,7 +15,7 @@ from ..sources import PromptSetSpec
 
 
 class EvalJudgeConfig(StrictModel):
-    kind: Literal["auto", "builtin", "project", "none"] = "auto"  # auto: phronesis.judges if installed
+    kind: Literal["auto", "builtin", "project", "none"] = "auto"  # auto/project: phronesis.judges; builtin: label log-probs
     model: str = "catalog:smollm2-135m-instruct"  # the model whose log-probs judge (pairwise and p(safe))
     options: dict[str, Any] = {}  # passed to phronesis.judges.build_judge
     safety: bool = True  # pointwise p(safe) on harmful and jailbreak answers

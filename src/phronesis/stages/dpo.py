@@ -10,7 +10,7 @@ from pydantic import Field
 
 from ..config import StrictModel
 from ..lora import LoraSettings
-from ..policy_inputs import load_rows, starting_model
+from ..policy_inputs import init_inputs, load_rows, starting_model
 from .sft import _publish, last_logged
 
 
@@ -29,8 +29,7 @@ def run(ctx) -> Any:
 
     cfg: DPOStageConfig = ctx.section("dpo")
     rows, inputs = load_rows(ctx.run, cfg.data, required=["prompt", "chosen", "rejected"], max_rows=cfg.max_rows)
-    if cfg.init == "sft" or (cfg.init == "auto" and any(ctx.run.root.glob("[0-9][0-9]-sft/manifest.json"))):
-        inputs["sft"] = ctx.run.find_stage("sft")
+    inputs.update(init_inputs(ctx, cfg.init))
 
     def body(stage) -> dict[str, Any]:
         base, _ = starting_model(ctx, cfg.model, cfg.init, stage.work_dir)

@@ -13,7 +13,7 @@ from pydantic import Field
 from ..config import StrictModel
 from ..errors import BackendUnavailable, StageError
 from ..lora import LoraSettings
-from ..policy_inputs import load_rows, starting_model
+from ..policy_inputs import init_inputs, resolve_stage_ref, starting_model
 from ..policy_reward import PolicyReward, RewardLog, plot_rewards
 from .sft import _publish
 
@@ -25,7 +25,7 @@ class RLStageConfig(StrictModel):
     prompt_sets: list[str] = ["harmful_test"]  # names from `prompts:`
     paraphrase_groups: str | None = None  # JSONL of {id, paraphrases}; each paraphrase a prompt with group=id
     max_prompts: int | None = 64
-    reward_model: str | None = None  # path loaded by phronesis.rewards.load_reward_model (may be an ensemble)
+    reward_model: str | None = None  # `stage:train_reward` or a path for phronesis.rewards.load_reward_model
     sage_weight: float = 0.0  # > 0 adds the SaGE-consistency group member (needs paraphrase groups)
     embedder: str = "embedder"  # `models:` entry for SaGE
     steps: int = 10
@@ -101,11 +101,9 @@ def prompt_rows(ctx, cfg: RLStageConfig) -> list[dict[str, Any]]:
 def build_reward(ctx, cfg: RLStageConfig, log: RewardLog) -> PolicyReward:
     reward_model = None
     if cfg.reward_model:
-        try:
-            from ..rewards import load_reward_model
-        except ImportError:
-            raise StageError("rl.reward_model: phronesis.rewards is not available in this install") from None
-        reward_model = load_reward_model(cfg.reward_model)
+        from ..rewards import load_reward_model
+
+        reward_model = load_reward_model(resolve_stage_ref(ctx.run, cfg.reward_model)[0])
     members = {}
     if cfg.sage_weight > 0:
         from ..embeddings import TransformersEmbedder
@@ -123,7 +121,9 @@ def run(ctx) -> Any:
 
     cfg: RLStageConfig = ctx.section("rl")
     rows = prompt_rows(ctx, cfg)
-    inputs = {"sft": ctx.run.find_stage("sft")} if cfg.init == "sft" else {}
+    inputs = init_inputs(ctx, cfg.init)
+    if cfg.reward_model:
+        inputs.update(resolve_stage_ref(ctx.run, cfg.reward_model)[1])
 
     def body(stage) -> dict[str, Any]:
         base, _ = starting_model(ctx, cfg.model, cfg.init, stage.work_dir)
