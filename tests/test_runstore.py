@@ -98,3 +98,24 @@ def test_read_jsonl_errors_name_file_and_line(tmp_path):
     path.write_text("")
     with pytest.raises(DataError, match="empty"):
         read_jsonl(path)
+
+
+def test_trim_log_keeps_steps_up_to_the_checkpoint(tmp_path):
+    from phronesis.io import trim_log
+
+    path = tmp_path / "log.jsonl"
+    path.write_text('{"step": 1}\n{"step": 2}\n{"step": 3}\n{"step": 4, "lo')
+    trim_log(path, 2)
+    assert path.read_text() == '{"step": 1}\n{"step": 2}\n'
+
+
+def test_last_complete_checkpoint_skips_one_torn_by_a_kill(tmp_path):
+    from phronesis.trl_adapter import last_complete_checkpoint
+
+    for step in (1, 2, 3):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+    (tmp_path / "checkpoint-1" / "trainer_state.json").write_text("{}")
+    (tmp_path / "checkpoint-2" / "trainer_state.json").write_text('{"global_step": 2}')
+    (tmp_path / "checkpoint-3" / "adapter_model.safetensors").write_text("half")  # killed mid-save
+    assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-2")
+    assert last_complete_checkpoint(tmp_path / "missing") is None

@@ -93,3 +93,18 @@ def _is_valid_json(text: str) -> bool:
         return True
     except json.JSONDecodeError:
         return False
+
+
+def trim_log(path: Path, max_step: int) -> None:
+    """Keep only rows with `step` <= max_step (a torn last line goes too): used when training resumes."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and _step_of(line) <= max_step]
+    atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+
+def _step_of(line: str) -> int:
+    try:
+        return int(json.loads(line).get("step", 0))
+    except (ValueError, AttributeError, TypeError):
+        return 1 << 30

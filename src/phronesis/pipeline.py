@@ -80,6 +80,14 @@ class _PipelineBase(StrictModel):
     prompts: dict[str, PromptSetSpec] = {}
     stages: list[str] = ["generate"]
 
+    @field_validator("models", mode="before")
+    @classmethod
+    def _keep_default_models(cls, value: Any) -> Any:
+        """A config that names only `policy` still gets the default judge and embedder entries."""
+        if isinstance(value, dict):
+            return {**{k: v.ref for k, v in _default_models().items()}, **value}
+        return value
+
     @field_validator("stages")
     @classmethod
     def _known_stages(cls, value: list[str]) -> list[str]:

@@ -193,14 +193,18 @@ class PPOTrainer:
         self.accelerator.wait_for_everyone()
         if not self.accelerator.is_main_process:
             return
+        import shutil
+
         ckpt = self.out_dir / f"checkpoint-{step}"
-        self._unwrapped().save_pretrained(ckpt)
+        staging = self.out_dir / f".tmp-checkpoint-{step}"  # renamed when complete: a kill never leaves half
+        shutil.rmtree(staging, ignore_errors=True)
+        self._unwrapped().save_pretrained(staging)
         torch.save({"step": step, "value_head": self.accelerator.unwrap_model(self.value_head).state_dict(),
                     "optimizer": self.optimizer.state_dict(), "python_rng": random.getstate(),
-                    "torch_rng": torch.get_rng_state()}, ckpt / "ppo_state.pt")
+                    "torch_rng": torch.get_rng_state()}, staging / "ppo_state.pt")
+        shutil.rmtree(ckpt, ignore_errors=True)
+        staging.rename(ckpt)
         for old in self._checkpoints()[:-2]:
-            import shutil
-
             shutil.rmtree(old)
 
     def _prompt_batch(self, step: int) -> list[dict[str, Any]]:

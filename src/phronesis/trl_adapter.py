@@ -13,6 +13,24 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .io import trim_log
+
+
+def last_complete_checkpoint(folder: str | Path) -> str | None:
+    """The newest `checkpoint-N` that finished saving, or None.
+
+    The Trainer writes `trainer_state.json` last, in place; a process killed mid-save
+    leaves a checkpoint without it, which `get_last_checkpoint` would happily pick.
+    """
+    folder = Path(folder)
+    complete = []
+    for path in folder.glob("checkpoint-*") if folder.is_dir() else []:
+        try:
+            json.loads((path / "trainer_state.json").read_text())
+            complete.append((int(path.name.split("-")[-1]), path))
+        except (OSError, ValueError):
+            continue  # torn by a kill: ignored, training resumes from the one before
+    return str(max(complete)[1]) if complete else None
 
 
 # ---------------------------------------------------------------------------
@@ -42,7 +60,6 @@ def train_reward_model(base_path: str, train_rows: list[dict], eval_rows: list[d
     from pathlib import Path
 
     from datasets import Dataset
-    from transformers.trainer_utils import get_last_checkpoint
     from trl import RewardConfig, RewardTrainer
 
     from .rewards.lora_rm import check_quantization, load_tokenizer, quantization_config, write_rm_meta
@@ -68,7 +85,7 @@ def train_reward_model(base_path: str, train_rows: list[dict], eval_rows: list[d
         train_dataset=Dataset.from_list(trl_columns(train_fit, margin_field, margin_scale)),
         eval_dataset=Dataset.from_list(trl_columns(eval_fit, margin_field, margin_scale)) if eval_fit else None,
         quantization_config=quantization_config() if lora.quantize_4bit else None)
-    last = get_last_checkpoint(str(work_dir)) if work_dir.is_dir() else None
+    last = last_complete_checkpoint(work_dir)
     started = time.time()
     result = trainer.train(resume_from_checkpoint=last)
     seconds = time.time() - started
@@ -119,8 +136,6 @@ def _reward_config(config_cls, work_dir, overrides: dict | None, center: float |
     try:
         return config_cls(output_dir=str(work_dir), **kwargs)
     except TypeError as exc:
-        from .errors import ConfigError
-
         raise ConfigError(f"train_reward.trl: {exc} (keys pass straight to trl.RewardConfig)") from None
 
 
@@ -183,12 +198,6 @@ def _policy_args(config_cls, kind: str, out_dir: Path, overrides: dict[str, Any]
         raise ConfigError(f"trl: {exc} (keys pass straight to {config_cls.__name__})") from None
 
 
-def _last_checkpoint(out_dir: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    return get_last_checkpoint(str(out_dir)) if out_dir.is_dir() else None
-
-
 def _load_policy(base_model: str | Path):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -202,9 +211,10 @@ def _load_policy(base_model: str | Path):
 
 def _run_trainer(trainer, out_dir: Path, log_path: Path) -> PolicyTrainResult:
     """Train (resuming from the newest checkpoint in out_dir) and save the final adapter."""
-    resume = _last_checkpoint(out_dir)
+    resume = last_complete_checkpoint(out_dir)
     started = time.time()
     start_step = int(resume.rsplit("-", 1)[-1]) if resume else 0
+    trim_log(log_path, start_step)  # the resumed trainer logs the later steps again
     trainer.train(resume_from_checkpoint=resume)
     final = out_dir / "final"
     trainer.save_model(str(final))

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from ..config import StrictModel
 from ..errors import BackendUnavailable, StageError
+from ..io import trim_log
 from ..lora import LoraSettings
 from ..policy_inputs import init_inputs, resolve_stage_ref, starting_model
 from ..policy_reward import PolicyReward, RewardLog, plot_rewards
@@ -98,6 +99,17 @@ def prompt_rows(ctx, cfg: RLStageConfig) -> list[dict[str, Any]]:
     return rows[:cfg.max_prompts] if cfg.max_prompts else rows
 
 
+def checkpoint_step(trainer_dir: Path) -> int:
+    """The step a rerun resumes from: the newest complete TRL or PPO checkpoint, else 0."""
+    from ..trl_adapter import last_complete_checkpoint
+
+    steps = [int(p.name.split("-")[-1]) for p in trainer_dir.glob("checkpoint-*") if (p / "ppo_state.pt").exists()]
+    trl_checkpoint = last_complete_checkpoint(trainer_dir)
+    if trl_checkpoint:
+        steps.append(int(trl_checkpoint.rsplit("-", 1)[-1]))
+    return max(steps, default=0)
+
+
 def build_reward(ctx, cfg: RLStageConfig, log: RewardLog) -> PolicyReward:
     reward_model = None
     if cfg.reward_model:
@@ -128,7 +140,8 @@ def run(ctx) -> Any:
     def body(stage) -> dict[str, Any]:
         base, _ = starting_model(ctx, cfg.model, cfg.init, stage.work_dir)
         log_path = stage.file("rewards.jsonl")
-        log_path.unlink(missing_ok=True)  # a resumed trainer re-logs from its checkpoint
+        resume_step = checkpoint_step(stage.path / "trainer")
+        trim_log(log_path, resume_step)  # steps after the checkpoint are trained and logged again
         reward = build_reward(ctx, cfg, RewardLog(log_path))
         stage.counts.update(prompts=len(rows), **train_policy(cfg, base, rows, stage.path, reward, ctx.seed))
         return {"base_model": base}

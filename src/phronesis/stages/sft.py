@@ -38,7 +38,7 @@ def train(base: str, rows: list[dict[str, Any]], out: Path, cfg: SFTStageConfig)
         else:
             _publish(out / "adapter", out / "merged")
     return {"rows": len(rows), "steps": result.steps, "seconds_per_step": round(result.seconds_per_step, 3),
-            "final_loss": last_logged(result.log_path, "loss")}
+            "final_loss": last_logged(result.log_path, "loss"), "resumed_from": result.resumed_from}
 
 
 def _publish(src: Path, dst: Path) -> None:
