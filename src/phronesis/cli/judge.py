@@ -79,8 +79,8 @@ def judge_eval(pairs: str = typer.Option(..., "--pairs", help="JSONL(.gz) of pro
 def judge_train(pairs: List[str] = typer.Option(["builtin:judge/calibration.jsonl"], "--pairs",
                                                 help="Preference files to train on (repeatable)."),
                 out: Path = typer.Option(..., "--out", help="Weights JSON to write."),
-                features: str = typer.Option("interaction", help="response | interaction | joint"),
-                l2: float = typer.Option(1.0, help="L2 penalty of the logistic head."),
+                features: str = typer.Option("joint", help="response | interaction | joint (the shipped judge: joint)"),
+                l2: float = typer.Option(0.1, help="L2 penalty of the logistic head (shipped: 0.1)."),
                 with_few_shot: bool = typer.Option(True, help="Add the bundled critique/revision examples."),
                 embedder: str = typer.Option("catalog:minilm-l6-v2", help="Embedding model ref."),
                 quiet: bool = typer.Option(False, "--quiet", "-q")) -> None:
