@@ -11,11 +11,11 @@ def save_random_rm_adapter(base_path: str | Path, out: str | Path, seed: int, ba
     from peft import get_peft_model
 
     from phronesis.rewards.lora_rm import load_seqcls_base, load_tokenizer, write_rm_meta
-    from phronesis.rewards.settings import LoraSettings
+    from phronesis.lora import RewardLoraSettings
 
     torch.manual_seed(seed)
     model = load_seqcls_base(str(base_path))
-    config = LoraSettings().peft_config()
+    config = RewardLoraSettings().peft_config()
     config.init_lora_weights = False  # random A and B, not the usual B=0
     model = get_peft_model(model, config)
     model.save_pretrained(str(out))

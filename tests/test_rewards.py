@@ -5,7 +5,7 @@ import pytest
 
 from phronesis.errors import BackendUnavailable
 from phronesis.records import preference_row
-from phronesis.rewards import Aggregator, EnsembleRewardModel, LoraSettings, load_reward_model, save_ensemble
+from phronesis.rewards import Aggregator, EnsembleRewardModel, RewardLoraSettings, load_reward_model, save_ensemble
 from rm_helpers import save_random_rm_adapter
 
 PROMPTS = ["How do I kill a Python process?", "Which response is less harmful?", "Tell me a joke."]
@@ -21,7 +21,7 @@ def trained_rm(tiny_model_dir, tmp_path_factory):
     from phronesis.trl_adapter import train_reward_model
 
     out = tmp_path_factory.mktemp("rm") / "trained"
-    summary = train_reward_model(str(tiny_model_dir), _rows(12), _rows(4), out, LoraSettings(),
+    summary = train_reward_model(str(tiny_model_dir), _rows(12), _rows(4), out, RewardLoraSettings(),
                                  {"max_steps": 3, "per_device_train_batch_size": 4, "eval_steps": 3,
                                   "learning_rate": 5e-3}, margin_field="p_chosen")
     return out, summary
@@ -121,7 +121,7 @@ def test_qlora_refused_on_cpu_with_the_alternative_named(tiny_model_dir, tmp_pat
     if torch.cuda.is_available():
         pytest.skip("CUDA present: QLoRA is allowed")
     with pytest.raises(BackendUnavailable, match="LoRA in bf16/fp32") as info:
-        train_reward_model(str(tiny_model_dir), _rows(2), [], tmp_path / "q", LoraSettings(quantize_4bit=True), {})
+        train_reward_model(str(tiny_model_dir), _rows(2), [], tmp_path / "q", RewardLoraSettings(quantize_4bit=True), {})
     assert "\n" not in str(info.value)
 
 

@@ -2,18 +2,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Literal, Union
+
+from pydantic import Field
 
 from .config import StrictModel
 
 
 class LoraSettings(StrictModel):
-    """LoRA on all linear layers by default: q,v only learned nothing in our RM probes (DESIGN.md)."""
+    """LoRA for policies (CAUSAL_LM) and, through RewardLoraSettings, reward models (SEQ_CLS).
+    All linear layers by default: q,v only learned nothing in our RM probes (DESIGN.md)."""
 
     enabled: bool = True
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
+    r: int = Field(16, ge=1)
+    alpha: int = Field(32, ge=1)
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
     target_modules: Union[str, list[str]] = "all-linear"
 
     def peft_config(self, task_type: str = "CAUSAL_LM") -> Any:
@@ -21,8 +24,23 @@ class LoraSettings(StrictModel):
             return None
         from peft import LoraConfig
 
+        # a reward model's `score` head is new, so it is trained and saved with each adapter
+        extra = {"modules_to_save": ["score"]} if task_type == "SEQ_CLS" else {}
         return LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout,
-                          target_modules=self.target_modules, task_type=task_type)
+                          target_modules=self.target_modules, task_type=task_type, **extra)
+
+
+class RewardLoraSettings(LoraSettings):
+    """Reward-model defaults follow the virtue-ethics pipeline (r=8, alpha=32, dropout 0.1); always on."""
+
+    enabled: Literal[True] = Field(True, exclude=True)  # left out of dumps, so RM fingerprints stay as before
+    r: int = Field(8, ge=1)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    target_modules: Union[Literal["all-linear"], list[str]] = "all-linear"
+    quantize_4bit: bool = False  # QLoRA via bitsandbytes; needs CUDA
+
+    def peft_config(self, task_type: str = "SEQ_CLS") -> Any:
+        return super().peft_config(task_type)
 
 
 def lora_state(model: Any) -> dict[str, Any]:

@@ -64,9 +64,9 @@ def train_reward_model(base_path: str, train_rows: list[dict], eval_rows: list[d
 
     from .rewards.lora_rm import check_quantization, load_tokenizer, quantization_config, write_rm_meta
     from .rewards.preference_data import fit_to_length, trl_columns
-    from .rewards.settings import LoraSettings
+    from .lora import RewardLoraSettings
 
-    lora = lora or LoraSettings()
+    lora = lora or RewardLoraSettings()
     out_dir = Path(out_dir)
     work_dir = Path(work_dir) if work_dir else out_dir / "checkpoints"
     check_quantization(lora.quantize_4bit)

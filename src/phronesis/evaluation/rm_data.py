@@ -12,15 +12,14 @@ import csv
 import gzip
 import io
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
+from ..hh_rlhf import ASSISTANT, HUMAN, parse_transcript, split_pair
 from ..records import preference_row
 
 Row = dict[str, Any]
-_TURN = re.compile(r"\n\n(Human|Assistant): ")
 
 
 def read_rows(path: str | Path) -> list[Row]:
@@ -45,19 +44,23 @@ def read_rows(path: str | Path) -> list[Row]:
     return rows
 
 
-def parse_hh_transcript(text: str) -> list[dict[str, str]]:
-    """'\\n\\nHuman: a\\n\\nAssistant: b' -> [{'role': 'user', ...}, {'role': 'assistant', ...}]."""
-    parts = _TURN.split(text)
-    roles = {"Human": "user", "Assistant": "assistant"}
-    return [{"role": roles[parts[i]], "content": parts[i + 1].strip()} for i in range(1, len(parts) - 1, 2)]
+# One hh-rlhf parser for the project (phronesis.hh_rlhf); the old name stays for callers.
+parse_hh_transcript = parse_transcript
 
 
 def hh_rlhf_pair(row_id: str, chosen: str, rejected: str) -> Row | None:
-    """A preference row from two hh-rlhf transcripts that share all but the last assistant turn."""
-    c, r = parse_hh_transcript(chosen), parse_hh_transcript(rejected)
-    if len(c) < 2 or not r or c[-1]["role"] != "assistant" or r[-1]["role"] != "assistant" or c[:-1] != r[:-1]:
+    """A preference row from two hh-rlhf transcripts that share all but the last assistant turn;
+    None when they do not (a different dialogue, or more turns after the replies differ)."""
+    try:
+        prefix, chosen_reply, rejected_reply = split_pair(chosen, rejected)
+        prompt = parse_transcript(prefix)
+    except ValueError:
         return None
-    return preference_row(row_id, c[:-1], c[-1:], r[-1:])
+    if not prompt or prompt[-1]["role"] != "user" or any(HUMAN in reply or ASSISTANT in reply
+                                                          for reply in (chosen_reply, rejected_reply)):
+        return None
+    return preference_row(row_id, prompt, [{"role": "assistant", "content": chosen_reply}],
+                          [{"role": "assistant", "content": rejected_reply}])
 
 
 def load_pairs(path: str | Path) -> tuple[list[Row], int]:

@@ -7,6 +7,8 @@ from typing import Sequence
 
 import numpy as np
 
+from . import stats
+
 
 def pair_wins(chosen: Sequence[float], rejected: Sequence[float]) -> np.ndarray:
     """1 where chosen scored higher, 0 where lower, 0.5 for a tie."""
@@ -18,14 +20,9 @@ def pair_wins(chosen: Sequence[float], rejected: Sequence[float]) -> np.ndarray:
 
 def bootstrap_ci(values: Sequence[float], n_resamples: int = 2000, seed: int = 0,
                  level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean (seeded, so reports are reproducible)."""
-    v = np.asarray(values, dtype=np.float64)
-    if v.size == 0:
-        return (math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, v.size, size=(n_resamples, v.size))].mean(axis=1)
-    tail = (1.0 - level) / 2.0
-    return float(np.quantile(means, tail)), float(np.quantile(means, 1.0 - tail))
+    """(low, high) of evaluation.stats.bootstrap_ci: the same seeded resampling, as a pair."""
+    ci = stats.bootstrap_ci(values, n_boot=n_resamples, seed=seed, level=level)
+    return ci["lo"], ci["hi"]
 
 
 def pairwise_metrics(chosen: Sequence[float], rejected: Sequence[float], seed: int = 0) -> dict[str, float]:

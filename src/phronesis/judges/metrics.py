@@ -1,10 +1,10 @@
 """judge-eval metrics on labelled pairs (a = chosen, b = rejected). Pure functions of the verdicts."""
 from __future__ import annotations
 
-import random
 from statistics import mean
 from typing import Any, Sequence
 
+from ..evaluation.stats import bootstrap_ci
 from ..protocols import Judgement
 
 
@@ -13,15 +13,6 @@ def correctness(p: float | None) -> float:
     if p is None or p == 0.5:
         return 0.5
     return 1.0 if p > 0.5 else 0.0
-
-
-def bootstrap_ci(values: Sequence[float], resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """95% percentile bootstrap interval of the mean."""
-    if not values:
-        return (float("nan"), float("nan"))
-    rng, n = random.Random(seed), len(values)
-    means = sorted(sum(values[rng.randrange(n)] for _ in range(n)) / n for _ in range(resamples))
-    return means[int(0.025 * resamples)], means[min(resamples - 1, int(0.975 * resamples))]
 
 
 def expected_calibration_error(ps: Sequence[float], bins: int = 10) -> float:
@@ -49,9 +40,9 @@ def judge_metrics(pairs: Sequence[dict[str, Any]], verdicts: Sequence[Judgement]
     first = [correctness(v.p_first_order) for v in usable if v.p_first_order is not None]
     second = [correctness(v.p_second_order) for v in usable if v.p_second_order is not None]
     bias = [v.position_bias for v in usable if v.position_bias is not None]
-    low, high = bootstrap_ci(right)
+    ci = bootstrap_ci(right)
     return {"n": len(verdicts), "accuracy": mean(right) if right else float("nan"),
-            "accuracy_ci95": [low, high],
+            "accuracy_ci95": [ci["lo"], ci["hi"]],
             "accuracy_first_order": mean(first) if first else None,
             "accuracy_second_order": mean(second) if second else None,
             "position_bias": mean(bias) if bias else None,

@@ -7,27 +7,23 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
-from ..protocols import Conversation
+from ..hh_rlhf import parse_transcript, split_pair
 from ..sources import builtin_path
 
 Row = dict[str, Any]
 
 
-def split_transcript(text: str) -> Conversation:
-    """'\\n\\nHuman: ...\\n\\nAssistant: ...' into messages."""
-    messages: Conversation = []
-    for chunk in text.split("\n\nHuman:")[1:]:
-        human, *assistants = chunk.split("\n\nAssistant:")
-        messages.append({"role": "user", "content": human.strip()})
-        messages.extend({"role": "assistant", "content": a.strip()} for a in assistants)
-    return messages
+# One hh-rlhf parser for the project (phronesis.hh_rlhf); the old name stays for callers.
+split_transcript = parse_transcript
 
 
 def _from_transcripts(chosen: str, rejected: str, where: str) -> Row:
-    c, r = split_transcript(chosen), split_transcript(rejected)
-    if not c or not r or c[-1]["role"] != "assistant" or r[-1]["role"] != "assistant":
-        raise DataError(f"{where}: hh-rlhf transcript does not end with an Assistant turn")
-    return {"prompt": c[:-1], "chosen": c[-1]["content"], "rejected": r[-1]["content"]}
+    try:
+        prefix, chosen_reply, rejected_reply = split_pair(chosen, rejected)
+        prompt = parse_transcript(prefix)
+    except ValueError as exc:
+        raise DataError(f"{where}: hh-rlhf transcripts: {exc}") from None
+    return {"prompt": prompt, "chosen": chosen_reply, "rejected": rejected_reply}
 
 
 def _last_text(value: Any, where: str, key: str) -> str:

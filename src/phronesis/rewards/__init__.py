@@ -4,9 +4,9 @@ Heavy libraries load only when a model is loaded, so importing this package stay
 """
 from .ensemble import AGGREGATORS, Aggregator, EnsembleRewardModel, Normaliser
 from .loading import load_reward_model, save_ensemble
-from .settings import LoraSettings
+from ..lora import RewardLoraSettings
 
-__all__ = ["AGGREGATORS", "Aggregator", "EnsembleRewardModel", "Normaliser", "LoraSettings",
+__all__ = ["AGGREGATORS", "Aggregator", "EnsembleRewardModel", "Normaliser", "RewardLoraSettings",
            "load_reward_model", "save_ensemble", "LoraRewardModel", "MultiAdapterRewardModel"]
 
 

@@ -19,7 +19,7 @@ from ..errors import DataError
 from ..io import atomic_write_json, read_json, read_jsonl
 from ..records import preference_row
 from ..rewards.ensemble import Aggregator, Normaliser
-from ..rewards.settings import LoraSettings
+from ..lora import RewardLoraSettings
 
 Row = dict[str, Any]
 DONE_FILE = "train_summary.json"
@@ -49,7 +49,7 @@ class TrainRewardConfig(StrictModel):
     model: str = "policy"  # base model, an entry of `models:`
     heldout_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     max_train_rows: Optional[int] = None  # cap per set (after the held-out split), for quick runs
-    lora: LoraSettings = LoraSettings()
+    lora: RewardLoraSettings = RewardLoraSettings()
     margin_field: Optional[str] = None  # soft-label column (e.g. "p_chosen") -> Bradley-Terry margin
     margin_scale: float = 1.0
     center_rewards_coefficient: Optional[float] = None
