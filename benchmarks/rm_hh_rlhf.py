@@ -18,7 +18,7 @@ from phronesis.evaluation.rm_data import load_pairs
 from phronesis.io import atomic_write_jsonl
 from phronesis.trl_adapter import train_reward_model
 
-HH = Path(__file__).resolve().parents[2].parent / "shared/data/hh-rlhf/harmless-base-test.jsonl.gz"
+HH = Path(__file__).resolve().parents[2] / "shared/data/hh-rlhf/harmless-base-test.jsonl.gz"  # ../shared beside the repo
 
 
 def main(out: Path) -> None:

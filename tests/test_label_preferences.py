@@ -5,6 +5,7 @@ import pytest
 from judge_fakes import MarkerJudge
 from phronesis.constitution import load_constitution, load_framework
 from phronesis.records import preference_row
+from phronesis.sources import builtin_path
 from phronesis.runstore import RowCheckpoint
 from phronesis.stages.label_preferences import (LabelPreferencesConfig, confidence_filter, label_cai,
                                                 label_virtue, virtue_sets)
@@ -58,3 +59,28 @@ def test_pipeline_knows_the_stage_and_the_judge_section():
 
     cfg = load_pipeline_config(None, ["judge.kind=pairwise", "judge.skip_gate=true"])
     assert "label_preferences" in STAGES and cfg.judge.kind == "pairwise" and cfg.judge.skip_gate
+
+
+def test_gate_uses_unseen_pairs_when_the_judge_was_trained_on_the_calibration_set(monkeypatch):
+    import phronesis.judges as judges
+    from phronesis.judges import JudgeConfig
+    from phronesis.protocols import Judgement
+    from phronesis.stages import label_preferences_run
+
+    seen_prompts = []
+
+    class TrainedOnCalibration:
+        record = {"trained_on": {"sources": ["builtin:judge/calibration.jsonl"]}}
+
+        def compare(self, prompt, a, b, principle=None):
+            seen_prompts.append(prompt if isinstance(prompt, str) else prompt[0]["content"])
+            return Judgement(0.9, 0.9, 0.9)
+
+    class Ctx:
+        config = type("C", (), {"judge": JudgeConfig()})()
+
+    monkeypatch.setattr(judges, "build_judge", lambda cfg, ctx: TrainedOnCalibration())
+    _, gate = label_preferences_run._gated_judge(Ctx())
+    assert gate["pairs"] == "builtin:judge/heldout.jsonl" and gate["in_sample"] is False and gate["passed"]
+    heldout = {row["prompt"] for row in map(json.loads, open(builtin_path("judge/heldout.jsonl")))}
+    assert seen_prompts and all(p in heldout for p in seen_prompts)

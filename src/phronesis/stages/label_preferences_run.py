@@ -22,6 +22,9 @@ def _inputs(ctx, cfg: LabelPreferencesConfig) -> dict[str, Path]:
     return inputs
 
 
+HELD_OUT_GATE_PAIRS = "builtin:judge/heldout.jsonl"
+
+
 def _gated_judge(ctx):
     from ..judges import build_judge
     from ..judges.gate import run_gate
@@ -29,8 +32,10 @@ def _gated_judge(ctx):
     jcfg = ctx.config.judge
     judge = build_judge(jcfg, ctx)
     trained = getattr(judge, "record", {}).get("trained_on", {}).get("sources", [])
-    gate = run_gate(judge, jcfg.gate_pairs, jcfg.skip_gate, jcfg.gate_limit,
-                    trained_on_gate_pairs=any("calibration" in s for s in trained))
+    pairs = jcfg.gate_pairs
+    if pairs in trained:  # a judge trained on the gate pairs would pass in-sample; gate it on pairs it never saw
+        pairs = HELD_OUT_GATE_PAIRS
+    gate = run_gate(judge, pairs, jcfg.skip_gate, jcfg.gate_limit, trained_on_gate_pairs=pairs in trained)
     return judge, gate
 
 
