@@ -166,3 +166,15 @@ def test_critique_revise_end_to_end_on_smollm2(tmp_path, smollm2_dir, monkeypatc
     sft = (outcome.path / "sft.jsonl").read_text().splitlines()
     assert len(sft) == counts["sft_rows"] == 2 - counts["prompts_without_accepted_revision"]
     assert (outcome.path / "samples.md").exists()
+
+
+def test_regenerate_mode_answers_afresh_under_the_principle_and_critique():
+    gen = ScriptedGenerator()
+    cfg = CritiqueReviseConfig(rounds=1, revision_mode="regenerate")
+    out = revise_chunk(gen, rows(2), PRINCIPLES, [], cfg.settings(seed=0))
+    revision_call = gen.calls[2]
+    assert [turn["role"] for turn in revision_call[0]] == ["system", "user"]
+    assert revision_call[0][1]["content"] == "prompt 0"  # the user's request, not the old answer
+    assert "peace" in revision_call[0][0]["content"] and "breaks" in revision_call[0][0]["content"]
+    assert out[0]["steps"][0]["dropped"] is None  # an answer, not a description of one: kept
+    assert out[0]["final"] != out[0]["initial"] and out[0]["final"].startswith("initial answer to Follow")

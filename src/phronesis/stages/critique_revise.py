@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 from pydantic import Field
 
@@ -56,6 +56,9 @@ class CritiqueReviseConfig(StrictModel):
     few_shot_path: str = "builtin:critique_revision"
     # Appended to each principle's revision request: small models otherwise describe the answer instead of rewriting it.
     revision_suffix: str = " Reply with the rewritten response only, speaking directly to the user."
+    # rewrite: the model edits its answer in the conversation (the CAI paper's way); regenerate: it answers
+    # afresh with the principle and the critique as its system prompt, which small models can follow
+    revision_mode: Literal["rewrite", "regenerate"] = "rewrite"
     chunk_size: int = Field(8, ge=1)  # prompts per generate call and per checkpoint write
     filters: RevisionFilters = RevisionFilters()
 
@@ -67,7 +70,8 @@ class CritiqueReviseConfig(StrictModel):
         return LoopSettings(answer=params(self.max_new_tokens_answer, 1),
                             critique=params(self.max_new_tokens_critique, 2),
                             revision=params(self.max_new_tokens_revision, 3),
-                            rounds=self.rounds, filters=self.filters, revision_suffix=self.revision_suffix)
+                            rounds=self.rounds, filters=self.filters, revision_suffix=self.revision_suffix,
+                            revision_mode=self.revision_mode)
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,7 @@ class LoopSettings:
     rounds: int
     filters: RevisionFilters = field(default_factory=RevisionFilters)
     revision_suffix: str = ""
+    revision_mode: str = "rewrite"
 
 
 def row_rng(seed: int, row_id: str):
@@ -106,6 +111,12 @@ def revision_turns(prompt: Any, answer: str, critique: str, principle: Principle
             user(principle.revision_request + suffix)]
 
 
+def regeneration_turns(prompt: Any, critique: str, principle: Principle) -> Conversation:
+    guidance = (f"Follow this principle: {principle.description} A reviewer criticised an earlier answer to "
+                f"this request: {critique} Answer the user directly, avoiding that problem.")
+    return [{"role": "system", "content": guidance}, *as_messages(prompt, "user")]
+
+
 def _finish(completion: Any) -> str:
     return getattr(completion, "finish_reason", "stop")
 
@@ -122,9 +133,10 @@ def revise_chunk(generator: Generator, chunk: Sequence[Row], principles: dict[st
         critiques = generator.generate([critique_turns(s["prompt"], s["latest"], p, shots)
                                         for s, p in zip(states, chosen)], settings.critique)
         critique_texts = [strip_label(c[0]) for c in critiques]
-        revisions = generator.generate([revision_turns(s["prompt"], s["latest"], c, p, shots,
-                                                       settings.revision_suffix)
-                                        for s, c, p in zip(states, critique_texts, chosen)], settings.revision)
+        revisions = generator.generate([
+            regeneration_turns(s["prompt"], c, p) if settings.revision_mode == "regenerate"
+            else revision_turns(s["prompt"], s["latest"], c, p, shots, settings.revision_suffix)
+            for s, c, p in zip(states, critique_texts, chosen)], settings.revision)
         for state, principle, critique, revision in zip(states, chosen, critique_texts, revisions):
             text = strip_label(revision[0])
             problem = revision_problem(text, critique, _finish(revision[0]),
