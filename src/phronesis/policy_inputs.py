@@ -59,11 +59,12 @@ def starting_model(ctx: Any, model_name: str, init: str, work_dir: Path) -> tupl
     from .modelref import resolve_local_path
 
     base = resolve_local_path(ctx.model_spec(model_name).ref)
-    if init == "base" or (init == "auto" and not _has_stage(ctx.run, "sft")):
+    inputs = init_inputs(ctx, init)
+    if not inputs:
         return base, {}
-    sft_dir = ctx.run.find_stage("sft")
+    sft_dir = inputs["sft"]
     if (sft_dir / "merged").is_dir():
-        return str(sft_dir / "merged"), {"sft": sft_dir}
+        return str(sft_dir / "merged"), inputs
     if not (sft_dir / "adapter").is_dir():
         raise StageError(f"{sft_dir}: has neither merged/ nor adapter/; rerun the sft stage")
     merged = work_dir / "init_model"
@@ -71,7 +72,7 @@ def starting_model(ctx: Any, model_name: str, init: str, work_dir: Path) -> tupl
         from .lora import merge_adapter
 
         merge_adapter(base, sft_dir / "adapter", merged)
-    return str(merged), {"sft": sft_dir}
+    return str(merged), inputs
 
 
 def init_inputs(ctx: Any, init: str) -> dict[str, Path]:
