@@ -1,0 +1,42 @@
+"""Trainer configs pick precision and checkpointing for the machine; the YAML `trl:` block still wins."""
+import pytest
+import torch
+
+from phronesis.trl_adapter import _policy_args, _reward_config, machine_defaults
+
+pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU defaults")
+
+
+@pytest.fixture
+def cpu_bf16(monkeypatch):
+    def set_native(native: bool):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    return set_native
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_bf16_only_where_the_cpu_has_it(cpu_bf16, native, tmp_path):
+    from trl import RewardConfig, SFTConfig
+
+    cpu_bf16(native)
+    reward = _reward_config(RewardConfig, tmp_path, None, None, has_eval=False)
+    sft = _policy_args(SFTConfig, "sft", tmp_path, {})
+    for args in (reward, sft):
+        assert args.bf16 is native and args.use_cpu is True
+        assert args.activation_checkpointing is False  # TRL defaults it on; a CPU host has the memory
+
+
+def test_user_trl_block_overrides_machine_defaults(cpu_bf16, tmp_path):
+    from trl import DPOConfig, RewardConfig
+
+    cpu_bf16(False)
+    reward = _reward_config(RewardConfig, tmp_path, {"gradient_checkpointing": True, "max_steps": 3}, None, True)
+    dpo = _policy_args(DPOConfig, "dpo", tmp_path, {"activation_checkpointing": True})
+    assert reward.activation_checkpointing and dpo.activation_checkpointing  # the old name too
+    assert reward.max_steps == 3
+
+
+def test_machine_defaults_never_ask_for_bf16_on_a_cpu_without_it(cpu_bf16):
+    cpu_bf16(False)
+    assert machine_defaults() == {"use_cpu": True, "bf16": False, "activation_checkpointing": False}
