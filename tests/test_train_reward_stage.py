@@ -65,6 +65,8 @@ def test_killed_training_resumes_from_its_checkpoint(tiny_model_dir, tmp_path):
     second = train_reward_model(str(tiny_model_dir), _rows(8), [], tmp_path / "rm",
                                 trl_overrides={**trl, "max_steps": 3}, work_dir=tmp_path / "work")
     assert second["resumed_from"].endswith("checkpoint-2") and second["steps"] == 3
+    # the timing covers the one step this process ran, not all three
+    assert second["seconds_per_step"] == pytest.approx(second["train_seconds"], abs=0.01)
 
 
 def test_unknown_trl_key_is_a_one_line_config_error(tiny_model_dir, tmp_path):

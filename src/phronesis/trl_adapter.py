@@ -136,10 +136,15 @@ def _training_summary(trainer, result, seconds, final_eval, args, train_rows, ev
             "eval_kept": eval_report.kept, "eval_dropped_too_long": eval_report.dropped_too_long,
             "trainer_kept_train": len(trainer.train_dataset), "resumed_from": resumed_from,
             "steps": result.global_step, "train_seconds": round(seconds, 2),
-            "seconds_per_step": round(seconds / max(1, result.global_step), 3),
+            "seconds_per_step": round(seconds / max(1, result.global_step - _checkpoint_step(resumed_from)), 3),
             "eval_accuracy": final_eval.get("eval_accuracy"), "eval_loss": final_eval.get("eval_loss"),
             "max_length": args.max_length, "learning_rate": args.learning_rate, "history": history,
             "base": base}
+
+
+def _checkpoint_step(checkpoint: str | None) -> int:
+    """Steps already done before this process started (0 for a fresh run): timings cover the rest."""
+    return int(Path(checkpoint).name.split("-")[-1]) if checkpoint else 0
 
 
 def _final_eval(trainer) -> dict:
@@ -233,7 +238,7 @@ def _run_trainer(trainer, out_dir: Path, log_path: Path) -> PolicyTrainResult:
     """Train (resuming from the newest checkpoint in out_dir) and save the final adapter."""
     resume = last_complete_checkpoint(out_dir)
     started = time.time()
-    start_step = int(resume.rsplit("-", 1)[-1]) if resume else 0
+    start_step = _checkpoint_step(resume)
     trim_log(log_path, start_step)  # the resumed trainer logs the later steps again
     trainer.train(resume_from_checkpoint=resume)
     final = out_dir / "final"
