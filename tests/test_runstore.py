@@ -100,6 +100,21 @@ def test_read_jsonl_errors_name_file_and_line(tmp_path):
         read_jsonl(path)
 
 
+def test_gzipped_jsonl_reads_and_names_the_bad_line_or_the_cut(tmp_path):
+    import gzip
+
+    path = tmp_path / "d.jsonl.gz"
+    data = gzip.compress(b'{"prompt": "a"}\n\n{"prompt": "b"}\n')
+    path.write_bytes(data)
+    assert read_jsonl(path) == [{"prompt": "a"}, {"prompt": "b"}]
+    path.write_bytes(gzip.compress(b'{"prompt": "a"}\n[1, 2]\n'))
+    with pytest.raises(DataError, match=r"d.jsonl.gz: line 2: expected a JSON object, got list"):
+        read_jsonl(path)
+    path.write_bytes(data[: len(data) // 2])  # a download cut off mid-stream
+    with pytest.raises(DataError, match=r"d.jsonl.gz: cannot read as gzipped JSONL"):
+        read_jsonl(path)
+
+
 def test_trim_log_keeps_steps_up_to_the_checkpoint(tmp_path):
     from phronesis.io import trim_log
 

@@ -8,13 +8,12 @@ blank line before it; splitting on the shared prefix keeps those usable.)
 """
 from __future__ import annotations
 
-import gzip
-import json
 import re
 from pathlib import Path
 from typing import Any, Literal
 
 from .errors import DataError
+from .io import iter_jsonl
 from .protocols import Conversation
 from .records import preference_row
 
@@ -34,25 +33,11 @@ def parse_transcript(text: str) -> Conversation:
 
 def read_transcript_rows(path: str | Path) -> list[dict[str, Any]]:
     """Raw `{"chosen", "rejected"}` rows from .jsonl or .jsonl.gz, failing on the first bad line."""
-    path = Path(path)
-    opener = gzip.open if path.name.endswith(".gz") else open
     rows = []
-    try:
-        with opener(path, "rt", encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{path}: line {number}: invalid JSON ({exc.msg})") from None
-                if not isinstance(row, dict) or not isinstance(row.get("chosen"), str):
-                    raise DataError(f"{path}: line {number}: expected an object with a 'chosen' transcript")
-                rows.append({**row, "_line": number})
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read as (gzipped) UTF-8 JSONL ({exc})") from None
+    for number, row in iter_jsonl(path):
+        if not isinstance(row.get("chosen"), str):
+            raise DataError(f"{path}: line {number}: expected an object with a 'chosen' transcript")
+        rows.append({**row, "_line": number})
     if not rows:
         raise DataError(f"{path}: no rows (empty file)")
     return rows

@@ -1,11 +1,12 @@
 """Atomic writes and validated reads of the JSON/JSONL artifacts stages exchange."""
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from .errors import DataError
 
@@ -48,40 +49,55 @@ def read_json(path: str | Path) -> Any:
         raise DataError(f"{path}: line {exc.lineno}: invalid JSON ({exc.msg})") from None
 
 
-def read_jsonl(path: str | Path, required: Iterable[str] = (), allow_empty: bool = False,
-               max_line_bytes: int = 16 * 1024 * 1024) -> list[dict[str, Any]]:
-    """Read every row, failing with `file: line N: problem` on the first bad one."""
+def iter_jsonl(path: str | Path, max_line_bytes: int = 16 * 1024 * 1024) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield `(line number, object)` from a .jsonl or .jsonl.gz file, failing with `file: line N: problem`."""
     path = Path(path)
-    required = list(required)
-    rows: list[dict[str, Any]] = []
     try:
-        handle = path.open("rb")
+        handle = gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror})") from None
     with handle:
-        for number, raw in enumerate(handle, start=1):
-            if len(raw) > max_line_bytes:
-                raise DataError(f"{path}: line {number}: line is {len(raw)} bytes, over the {max_line_bytes}-byte limit")
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise DataError(f"{path}: line {number}: not UTF-8 (byte {exc.start})") from None
-            if not text.strip():
-                continue
-            if not text.endswith("\n") and number > 0 and not _is_valid_json(text):
-                raise DataError(f"{path}: line {number}: truncated JSON (file was cut off mid-write)")
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}: line {number}: invalid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}: line {number}: expected a JSON object, got {type(row).__name__}")
-            missing = [key for key in required if key not in row]
-            if missing:
-                raise DataError(f"{path}: line {number}: missing column {missing[0]!r} (has: {', '.join(row)})")
-            rows.append(row)
+        try:
+            for number, raw in enumerate(handle, start=1):
+                row = _parse_line(path, number, raw, max_line_bytes)
+                if row is not None:
+                    yield number, row
+        except (OSError, EOFError) as exc:  # a corrupt or cut-off gzip stream
+            raise DataError(f"{path}: cannot read as gzipped JSONL ({exc})") from None
+
+
+def _parse_line(path: Path, number: int, raw: bytes, max_line_bytes: int) -> dict[str, Any] | None:
+    if len(raw) > max_line_bytes:
+        raise DataError(f"{path}: line {number}: line is {len(raw)} bytes, over the {max_line_bytes}-byte limit")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: line {number}: not UTF-8 (byte {exc.start})") from None
+    if not text.strip():
+        return None
+    if not text.endswith("\n") and not _is_valid_json(text):
+        raise DataError(f"{path}: line {number}: truncated JSON (file was cut off mid-write)")
+    try:
+        row = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: line {number}: invalid JSON ({exc.msg})") from None
+    if not isinstance(row, dict):
+        raise DataError(f"{path}: line {number}: expected a JSON object, got {type(row).__name__}")
+    return row
+
+
+def read_jsonl(path: str | Path, required: Iterable[str] = (), allow_empty: bool = False,
+               max_line_bytes: int = 16 * 1024 * 1024) -> list[dict[str, Any]]:
+    """Read every row, failing with `file: line N: problem` on the first bad one."""
+    required = list(required)
+    rows: list[dict[str, Any]] = []
+    for number, row in iter_jsonl(path, max_line_bytes):
+        missing = [key for key in required if key not in row]
+        if missing:
+            raise DataError(f"{path}: line {number}: missing column {missing[0]!r} (has: {', '.join(row)})")
+        rows.append(row)
     if not rows and not allow_empty:
         raise DataError(f"{path}: no rows (empty file)")
     return rows

@@ -1,12 +1,11 @@
 """Labelled pair files for judge evaluation: JSONL prompt/chosen/rejected, or hh-rlhf transcripts."""
 from __future__ import annotations
 
-import gzip
-import json
 from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
+from ..io import iter_jsonl
 from ..hh_rlhf import parse_transcript, split_pair
 from ..sources import builtin_path
 
@@ -60,19 +59,11 @@ def resolve_pairs_path(ref: str | Path) -> Path:
 def load_pairs(ref: str | Path, limit: int | None = None) -> list[Row]:
     """Read a pairs file (.jsonl or .jsonl.gz); `limit` keeps the first N rows."""
     path = resolve_pairs_path(ref)
-    opener = gzip.open if path.suffix == ".gz" else open
     rows: list[Row] = []
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if limit is not None and len(rows) >= limit:
-                break
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{number}: not JSON ({exc.msg})") from None
-            rows.append(normalise_pair(raw, f"{path}:{number}"))
+    for number, raw in iter_jsonl(path):
+        if limit is not None and len(rows) >= limit:
+            break
+        rows.append(normalise_pair(raw, f"{path}:{number}"))
     if not rows:
         raise DataError(f"{path}: no pairs")
     return rows
