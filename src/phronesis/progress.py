@@ -12,8 +12,9 @@ _quiet = False
 def set_quiet(quiet: bool) -> None:
     global _quiet
     _quiet = quiet
-    if quiet:  # also silence the hub's and transformers' own tqdm bars ("Loading weights ...")
+    if quiet:  # also silence the hub's and transformers' own tqdm bars ("Loading weights ...", GGUF conversion)
         os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+        os.environ["TQDM_DISABLE"] = "1"
         os.environ["TRANSFORMERS_VERBOSITY"] = "error"
         os.environ["PHRONESIS_QUIET"] = "1"
 
