@@ -69,6 +69,17 @@ def test_killed_training_resumes_from_its_checkpoint(tiny_model_dir, tmp_path):
     assert second["seconds_per_step"] == pytest.approx(second["train_seconds"], abs=0.01)
 
 
+def test_heldout_pairs_that_all_exceed_max_length_leave_training_without_eval(tiny_model_dir, tmp_path):
+    from phronesis.trl_adapter import train_reward_model
+
+    long_answer = "This answer goes on and on. " * 40
+    too_long = [preference_row(f"h{i}", "q", long_answer, long_answer + "more", p_chosen=0.8) for i in range(2)]
+    summary = train_reward_model(str(tiny_model_dir), _rows(4), too_long, tmp_path / "rm", work_dir=tmp_path / "w",
+                                 trl_overrides={"max_steps": 1, "per_device_train_batch_size": 4, "max_length": 64})
+    assert summary["steps"] == 1 and summary["eval_accuracy"] is None
+    assert summary["eval_kept"] == 0 and summary["eval_dropped_too_long"] == 2
+
+
 def test_unknown_trl_key_is_a_one_line_config_error(tiny_model_dir, tmp_path):
     from phronesis.trl_adapter import train_reward_model
 

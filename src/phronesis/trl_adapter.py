@@ -99,15 +99,17 @@ def train_reward_model(base_path: str, train_rows: list[dict], eval_rows: list[d
     out_dir = Path(out_dir)
     work_dir = Path(work_dir) if work_dir else out_dir / "checkpoints"
     check_quantization(lora.quantize_4bit)
-    args = _reward_config(RewardConfig, work_dir, trl_overrides, center_rewards_coefficient, bool(eval_rows))
+    max_length = {**REWARD_DEFAULTS, **(trl_overrides or {})}["max_length"]
     tokenizer = load_tokenizer(base_path)
     count = lambda msgs: len(tokenizer.apply_chat_template(msgs, tokenize=True, return_dict=True)["input_ids"])
-    train_fit, train_report = fit_to_length(train_rows, args.max_length, count)
-    eval_fit, eval_report = fit_to_length(eval_rows, args.max_length, count)
+    train_fit, train_report = fit_to_length(train_rows, max_length, count)
+    eval_fit, eval_report = fit_to_length(eval_rows, max_length, count)
     if not train_fit:
         from .errors import DataError
 
-        raise DataError(f"reward training: all {len(train_rows)} pairs exceed max_length={args.max_length}")
+        raise DataError(f"reward training: all {len(train_rows)} pairs exceed max_length={max_length}")
+    # held-out pairs that all failed to fit leave nothing to evaluate: train without eval, counted in the summary
+    args = _reward_config(RewardConfig, work_dir, trl_overrides, center_rewards_coefficient, bool(eval_fit))
     args.model_init_kwargs = {"dtype": "float32", **(args.model_init_kwargs or {})}
     trainer = RewardTrainer(
         model=base_path, args=args, processing_class=tokenizer, peft_config=lora.peft_config(),
