@@ -55,6 +55,21 @@ def test_train_sets_calls_trainer_per_set_and_resumes_finished_sets(tmp_path):
     assert len(calls) == 2  # both sets were finished: nothing retrained
 
 
+def test_a_set_that_cannot_train_is_named_in_the_error(tmp_path):
+    from phronesis.errors import DataError
+
+    def fake_train(base, train, heldout, out_dir, lora, trl, **kw):
+        if out_dir.name == "b":
+            raise DataError("reward training: all 4 pairs exceed max_length=256")
+        return {"steps": 1}
+
+    cfg = TrainRewardConfig(sets=[{"name": "a", "path": "x"}, {"name": "b", "path": "y"}])
+    with pytest.raises(DataError, match=r"^train_reward: set 'b': reward training: all 4 pairs exceed"):
+        train_sets({"a": _rows(5, "a"), "b": _rows(5, "b")}, "base", "base", tmp_path, tmp_path / ".work", cfg, 0,
+                   fake_train)
+    assert (tmp_path / "a" / "train_summary.json").exists()  # the set that trained is kept for the rerun
+
+
 def test_killed_training_resumes_from_its_checkpoint(tiny_model_dir, tmp_path):
     from phronesis.trl_adapter import train_reward_model
 

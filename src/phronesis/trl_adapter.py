@@ -107,7 +107,8 @@ def train_reward_model(base_path: str, train_rows: list[dict], eval_rows: list[d
     if not train_fit:
         from .errors import DataError
 
-        raise DataError(f"reward training: all {len(train_rows)} pairs exceed max_length={max_length}")
+        raise DataError(f"reward training: all {len(train_rows)} pairs exceed max_length={max_length} "
+                        f"even with earlier prompt turns cut; raise max_length in the trl: block")
     # held-out pairs that all failed to fit leave nothing to evaluate: train without eval, counted in the summary
     args = _reward_config(RewardConfig, work_dir, trl_overrides, center_rewards_coefficient, bool(eval_fit))
     args.model_init_kwargs = {"dtype": "float32", **(args.model_init_kwargs or {})}

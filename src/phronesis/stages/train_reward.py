@@ -98,10 +98,13 @@ def train_sets(sets: dict[str, list[Row]], base_path: str, base_ref: str, out_ro
         if cfg.max_train_rows is not None:
             train = train[: cfg.max_train_rows]
         info(f"train_reward: {name}: {len(train)} train / {len(heldout)} held-out pairs")
-        summary = train_fn(base_path, train, heldout, out_root / name, cfg.lora, cfg.trl,
-                           margin_field=cfg.margin_field, margin_scale=cfg.margin_scale,
-                           center_rewards_coefficient=cfg.center_rewards_coefficient,
-                           work_dir=work_root / name, base_ref=base_ref)
+        try:
+            summary = train_fn(base_path, train, heldout, out_root / name, cfg.lora, cfg.trl,
+                               margin_field=cfg.margin_field, margin_scale=cfg.margin_scale,
+                               center_rewards_coefficient=cfg.center_rewards_coefficient,
+                               work_dir=work_root / name, base_ref=base_ref)
+        except DataError as exc:
+            raise DataError(f"train_reward: set {name!r}: {exc}") from None
         summary = {**summary, "heldout_ids": [r["id"] for r in heldout]}
         atomic_write_json(done, summary)
         summaries[name] = summary
