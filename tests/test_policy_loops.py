@@ -10,6 +10,7 @@ from policy_fakes import CharEmbedder
 
 from phronesis.evaluation.sage import sage_score
 from phronesis.group_rewards import SageConsistencyReward
+from phronesis.selection import select_by_decaying_threshold
 from phronesis.stages.iterate import IterateStageConfig, LoopParts, iterate_loop
 
 
@@ -32,15 +33,13 @@ def fake_parts(metrics, calls):
         calls.append(("generate", policy, number))
         return [{"id": f"{number}-{i}", "answer": f"a{i}", "group": "g"} for i in range(4)]
 
-    def select(rows, key, initial, minimum, decay):
-        kept = [r for r in rows if r[key] >= initial]
-        return kept, [initial, max(minimum, initial * decay)]
-
     def train(policy, kept, folder):
         calls.append(("train", policy, len(kept)))
         return f"policy-{folder.name}"
 
-    return LoopParts(generate, lambda rows: [{**r, "score": i / 4} for i, r in enumerate(rows)], select, train,
+    # the real selection (a pure function), so the loop is held to its actual signature
+    return LoopParts(generate, lambda rows: [{**r, "score": i / 4} for i, r in enumerate(rows)],
+                     select_by_decaying_threshold, train,
                      lambda policy: values[policy])
 
 
@@ -54,7 +53,8 @@ def test_iterate_keeps_while_better_then_stops_and_resumes(tmp_path):
     assert summary["best"] == {"policy": "policy-round-01", "metric": 0.60}
     assert ("train", "policy-round-01", 2) in calls  # round 2 started from the kept round-1 model
     saved = json.loads((tmp_path / "round-01" / "decision.json").read_text())
-    assert saved["threshold_trace"] == [0.5, 0.45] and saved["kept_rows"] == 2
+    # scores 0, .25, .5, .75 against 0.5 decaying by 0.9 per row: the last two pass
+    assert saved["threshold_trace"] == pytest.approx([0.5, 0.45, 0.405, 0.3645]) and saved["kept_rows"] == 2
     calls.clear()
     again = iterate_loop(tmp_path, "base", fake_parts(metrics, calls), cfg)
     assert calls == [] and again["decisions"] == summary["decisions"]  # finished rounds are not redone

@@ -26,3 +26,20 @@ def test_sft_then_dpo_stages(tiny_model_dir, tmp_path):
     assert "sft" in outcomes[1].manifest["inputs"]
     assert (dpo_dir / "adapter" / "adapter_model.safetensors").exists()
     assert all(o.skipped for o in run_pipeline(config))  # unchanged config: both stages resume as done
+
+
+def test_iterate_stage_with_real_parts_records_its_decision(tiny_model_dir, tmp_path):
+    """The loop's real generate/score/select/train/evaluate wiring (the fakes elsewhere cannot check it)."""
+    config = validate(PipelineConfig, {
+        "run": {"name": "t", "dir": str(tmp_path / "runs")},
+        "models": {"policy": str(tiny_model_dir), "embedder": "catalog:minilm-l6-v2"},
+        "stages": ["iterate"],
+        "iterate": {"rounds": 1, "max_groups": 2, "samples_per_prompt": 1, "max_new_tokens": 8,
+                    "threshold_initial": 0.0, "threshold_minimum": 0.0, "lora": {"r": 4, "alpha": 8, "dropout": 0.0},
+                    "trl": {"max_steps": 1, "max_length": 1024}},
+    }, source="test")
+    stage_dir = run_pipeline(config)[0].path
+    decision = json.loads((stage_dir / "rounds" / "round-01" / "decision.json").read_text())
+    assert decision["action"] in ("keep", "stop") and decision["kept_rows"] > 0  # threshold 0 keeps every row
+    assert len(decision["threshold_trace"]) == decision["scored_rows"]
+    assert (stage_dir / "rounds" / "round-01" / "merged" / "config.json").exists()

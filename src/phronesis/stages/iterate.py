@@ -18,6 +18,7 @@ from ..config import StrictModel
 from ..io import atomic_write_json, atomic_write_jsonl, read_json, read_jsonl
 from ..lora import LoraSettings
 from ..policy_inputs import BUNDLED_CHAT_TEMPLATE
+from ..selection import Selection
 
 Row = dict[str, Any]
 
@@ -49,7 +50,7 @@ class LoopParts:
 
     generate: Callable[[str, int], list[Row]]  # (policy path, round) -> rows {id, group, prompt, answer}
     score: Callable[[list[Row]], list[Row]]  # adds "score" to each row
-    select: Callable[..., tuple[list[Row], list[float]]]  # select_by_decaying_threshold's signature
+    select: Callable[..., Selection]  # selection.select_by_decaying_threshold
     train: Callable[[str, list[Row], Path], str]  # (policy, kept rows, round dir) -> new policy path
     evaluate: Callable[[str], float]  # policy path -> metric, higher is better
 
@@ -58,7 +59,9 @@ def run_round(number: int, policy: str, folder: Path, parts: LoopParts, cfg: Ite
     """One round's candidate and its metric (not yet the keep/stop decision)."""
     rows = parts.score(parts.generate(policy, number))
     atomic_write_jsonl(folder / "scored.jsonl", rows)
-    kept, trace = parts.select(rows, "score", cfg.threshold_initial, cfg.threshold_minimum, cfg.threshold_decay)
+    selection = parts.select(rows, lambda row: row["score"], cfg.threshold_initial, cfg.threshold_minimum,
+                             cfg.threshold_decay)
+    kept, trace = selection.kept, selection.thresholds
     atomic_write_jsonl(folder / "selected.jsonl", kept)
     if not kept:
         return {"round": number, "candidate": None, "metric": None, "kept_rows": 0, "threshold_trace": list(trace)}

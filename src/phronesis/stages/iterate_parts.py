@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import StageError
 from ..protocols import GenerationParams
 from .iterate import IterateStageConfig, LoopParts, Row, load_groups
 
@@ -38,10 +37,7 @@ def build_parts(ctx: Any, cfg: IterateStageConfig, stage_dir: Path) -> tuple[str
     from ..evaluation.sage import sage_score
     from ..modelref import resolve_local_path
 
-    try:
-        from ..selection import select_by_decaying_threshold
-    except ImportError:
-        raise StageError("iterate: needs phronesis.selection.select_by_decaying_threshold (cai module)") from None
+    from ..selection import select_by_decaying_threshold
     train_groups, eval_groups = load_groups(cfg)
     embedder = TransformersEmbedder(ctx.model_spec(cfg.embedder))
     teacher = resolve_local_path(ctx.model_spec(cfg.teacher).ref) if cfg.teacher else None
