@@ -99,7 +99,8 @@ def test_evaluate_pairs_reports_members_and_every_aggregator():
     assert result["members"]["len"]["accuracy"] == 0.5
     assert result["members"]["neg"]["accuracy"] == 0.5
     assert result["length_baseline_accuracy"] == 0.5
-    assert set(result["aggregators"]) == {"mean", "min", "mean_minus_std", "mean_minus_var"}
+    assert set(result["aggregators"]) == {"mean", "min", "mean_minus_std", "mean_minus_var", "weighted"}
+    assert "skipped" in result["aggregators"]["weighted"]  # listed, with the reason: no weights configured
     assert result["aggregators"]["mean"]["accuracy"] == 0.5  # len and -len cancel: all ties
 
 

@@ -68,7 +68,7 @@ def _print_table(result: dict) -> None:
     for key, value in result.items():
         if isinstance(value, dict) and key in ("members", "aggregators"):
             for name, sub in value.items():
-                table.add_row(f"{key}.{name}.accuracy", _fmt(sub.get("accuracy")))
+                table.add_row(f"{key}.{name}.accuracy", _fmt(sub.get("accuracy", sub.get("skipped"))))
         elif not isinstance(value, dict):
             table.add_row(key, _fmt(value))
     Console().print(table)

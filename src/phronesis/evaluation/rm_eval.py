@@ -49,6 +49,7 @@ def _ensemble_breakdown(rm: Any, raw: dict[str, list[float]], n: int, seed: int)
     aggregators = {}
     for name in AGGREGATORS:
         if name == "weighted" and not rm.aggregator.weights:
+            aggregators[name] = {"skipped": "no member weights in the ensemble's aggregator.weights"}
             continue
         combined = Aggregator.model_validate({**rm.aggregator.model_dump(), "name": name}).combine(normalised)
         aggregators[name] = pairwise_metrics(combined[:n], combined[n:], seed=seed)
