@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
-import json
 from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
+from ..io import iter_jsonl
 from ..hh_rlhf import ASSISTANT, HUMAN, parse_transcript, split_pair
 from ..records import preference_row
 
@@ -27,18 +26,12 @@ def read_rows(path: str | Path) -> list[Row]:
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: file not found")
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        text = handle.read()
     if path.name.removesuffix(".gz").endswith(".csv"):
-        return list(csv.DictReader(io.StringIO(text)))
-    rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}: line {number}: invalid JSON ({exc.msg})") from None
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    else:
+        rows = [row for _, row in iter_jsonl(path)]
     if not rows:
         raise DataError(f"{path}: no rows")
     return rows
