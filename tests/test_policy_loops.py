@@ -60,6 +60,24 @@ def test_iterate_keeps_while_better_then_stops_and_resumes(tmp_path):
     assert calls == [] and again["decisions"] == summary["decisions"]  # finished rounds are not redone
 
 
+def test_iterate_patience_discards_a_worse_round_and_retries_from_the_best(tmp_path):
+    metrics = {"base": 0.50, "policy-round-01": 0.40, "policy-round-02": 0.60, "policy-round-03": 0.55,
+               "policy-round-04": 0.58, "policy-round-05": 0.9}
+    calls = []
+    cfg = IterateStageConfig(rounds=5, patience=2, threshold_initial=0.5)
+    summary = iterate_loop(tmp_path, "base", fake_parts(metrics, calls), cfg)
+    actions = [(d["round"], d["action"]) for d in summary["decisions"]]
+    # a miss with patience left is discarded; a keep resets the count; the second miss in a row stops
+    assert actions == [(1, "discard"), (2, "keep"), (3, "discard"), (4, "stop")]
+    trained_from = [c[1] for c in calls if c[0] == "train"]
+    assert trained_from == ["base", "base", "policy-round-02", "policy-round-02"]
+    assert [c[2] for c in calls if c[0] == "generate"] == [1, 2, 3, 4]  # each round draws with its own seed
+    assert summary["best"] == {"policy": "policy-round-02", "metric": 0.60}
+    calls.clear()
+    assert iterate_loop(tmp_path, "base", fake_parts(metrics, calls), cfg)["decisions"] == summary["decisions"]
+    assert calls == []  # resuming replays the recorded decisions, patience count included
+
+
 def test_iterate_stops_when_nothing_passes_threshold(tmp_path):
     calls = []
     summary = iterate_loop(tmp_path, "base", fake_parts({"base": 0.5}, calls), IterateStageConfig(threshold_initial=2.0))
