@@ -48,6 +48,16 @@ def test_sft_moves_lora(tiny_model_dir, tmp_path):
     assert [r["step"] for r in logged if "loss" in r] == [1, 2]
 
 
+def test_sft_refuses_when_truncation_masks_every_example(tiny_model_dir, tmp_path):
+    from phronesis.errors import DataError
+    from phronesis.trl_adapter import train_sft
+
+    # 4 tokens hold only the start of the user turn: TRL would drop every row and torch fail on 0 samples
+    with pytest.raises(DataError, match=r"sft: all 8 examples .* max_length=4"):
+        train_sft(tiny_model_dir, ROWS_SFT, tmp_path, LORA, {"max_steps": 1, "max_length": 4},
+                  chat_template_path(BUNDLED_CHAT_TEMPLATE))
+
+
 def test_assistant_mask_covers_only_assistant_tokens(tiny_model_dir):
     from transformers import AutoTokenizer
 

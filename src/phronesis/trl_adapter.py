@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .io import trim_log
 
 
@@ -105,7 +105,6 @@ def train_reward_model(base_path: str, train_rows: list[dict], eval_rows: list[d
     train_fit, train_report = fit_to_length(train_rows, max_length, count)
     eval_fit, eval_report = fit_to_length(eval_rows, max_length, count)
     if not train_fit:
-        from .errors import DataError
 
         raise DataError(f"reward training: all {len(train_rows)} pairs exceed max_length={max_length} "
                         f"even with earlier prompt turns cut; raise max_length in the trl: block")
@@ -275,6 +274,9 @@ def train_sft(base_model, rows: list[dict[str, Any]], out_dir, lora=None, trl: d
     data = Dataset.from_list([{"messages": r["messages"]} for r in rows])
     trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer,
                          peft_config=peft_config, callbacks=cbs)
+    if len(trainer.train_dataset) == 0:  # TRL drops rows whose assistant tokens truncation removed
+        raise DataError(f"sft: all {len(rows)} examples lose every assistant token to max_length="
+                        f"{args.max_length}; raise max_length in the trl: block")
     return _run_trainer(trainer, out_dir, log_path)
 
 
