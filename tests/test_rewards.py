@@ -1,5 +1,7 @@
 """LoRA reward models on the tiny random Llama: training, reload, multi-adapter, ensemble, export."""
 import json
+import shutil
+import warnings
 
 import pytest
 
@@ -145,3 +147,21 @@ def test_cli_rm_export_and_binary_eval(trained_rm, tmp_path):
     assert metrics["rows"] == 6 and metrics["positives"] == 3 and -1.0 <= metrics["mcc"] <= 1.0
     both = runner.invoke(app, ["rm-eval", "--reward", str(folder)])
     assert both.exit_code != 0
+
+
+def test_base_load_reports_only_unexpected_missing_weights(tiny_model_dir, tmp_path, capfd):
+    from safetensors.torch import load_file, save_file
+
+    from phronesis.rewards.lora_rm import load_seqcls_base
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the expected missing score head is no warning
+        load_seqcls_base(str(tiny_model_dir))
+    assert "MISSING" not in capfd.readouterr().err
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, broken)
+    weights = load_file(broken / "model.safetensors")
+    dropped = next(k for k in weights if "layers.0.mlp" in k)
+    save_file({k: v for k, v in weights.items() if k != dropped}, broken / "model.safetensors")
+    with pytest.warns(UserWarning, match=r"1 weights missing from the checkpoint"):
+        load_seqcls_base(str(broken))

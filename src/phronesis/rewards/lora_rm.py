@@ -9,6 +9,7 @@ autocast, never a mix, so a reload reproduces scores bit for bit.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -65,11 +66,30 @@ def load_seqcls_base(base_path: str, quantize_4bit: bool = False):
     kwargs: dict[str, Any] = {"num_labels": 1, "dtype": torch.float32}
     if quantize_4bit:
         kwargs.update(quantization_config=quantization_config(), device_map={"": 0})
-    model = AutoModelForSequenceClassification.from_pretrained(base_path, **kwargs)
+    # A causal-LM checkpoint has no score head (the adapter brings it), so transformers' load report would
+    # always warn "score.weight MISSING"; silence that report and warn only about other missing weights.
+    with _transformers_log_level_error():
+        model, info = AutoModelForSequenceClassification.from_pretrained(base_path, output_loading_info=True,
+                                                                         **kwargs)
+    others = sorted(k for k in info["missing_keys"] if not k.startswith("score."))
+    if others:
+        warnings.warn(f"{base_path}: {len(others)} weights missing from the checkpoint, e.g. {others[:3]}")
     if model.config.pad_token_id is None:
         tokenizer = load_tokenizer(base_path)
         model.config.pad_token_id = tokenizer.pad_token_id
     return model
+
+
+@contextlib.contextmanager
+def _transformers_log_level_error():
+    from transformers.utils import logging as hf_logging
+
+    previous = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(previous)
 
 
 def write_rm_meta(folder: str | Path, base_ref: str, max_length: int | None, **extra: Any) -> None:
