@@ -174,7 +174,15 @@ def test_regenerate_mode_answers_afresh_under_the_principle_and_critique():
     out = revise_chunk(gen, rows(2), PRINCIPLES, [], cfg.settings(seed=0))
     revision_call = gen.calls[2]
     assert [turn["role"] for turn in revision_call[0]] == ["system", "user"]
-    assert revision_call[0][1]["content"] == "prompt 0"  # the user's request, not the old answer
+    # the user's request (not the old answer) with the length hint after it
+    assert revision_call[0][1]["content"] == "prompt 0\n\nAnswer in at most three short sentences."
     assert "peace" in revision_call[0][0]["content"] and "breaks" in revision_call[0][0]["content"]
     assert out[0]["steps"][0]["dropped"] is None  # an answer, not a description of one: kept
     assert out[0]["final"] != out[0]["initial"] and out[0]["final"].startswith("initial answer to Follow")
+
+
+def test_regenerate_without_length_hint_sends_the_request_unchanged():
+    gen = ScriptedGenerator()
+    cfg = CritiqueReviseConfig(rounds=1, revision_mode="regenerate", regenerate_length_hint="")
+    revise_chunk(gen, rows(1), PRINCIPLES, [], cfg.settings(seed=0))
+    assert gen.calls[2][0][1] == {"role": "user", "content": "prompt 0"}

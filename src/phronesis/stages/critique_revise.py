@@ -59,6 +59,10 @@ class CritiqueReviseConfig(StrictModel):
     # rewrite: the model edits its answer in the conversation (the CAI paper's way); regenerate: it answers
     # afresh with the principle and the critique as its system prompt, which small models can follow
     revision_mode: Literal["rewrite", "regenerate"] = "rewrite"
+    # Appended to the user's request in regenerate mode. SmolLM2-135M ignores a length limit in the system
+    # prompt but often keeps one at the end of the request: 8 of 16 regenerations finished inside 192 tokens
+    # with it, 1 of 16 without (the rest are cut off and dropped). Empty: no hint.
+    regenerate_length_hint: str = "Answer in at most three short sentences."
     chunk_size: int = Field(8, ge=1)  # prompts per generate call and per checkpoint write
     filters: RevisionFilters = RevisionFilters()
 
@@ -71,7 +75,7 @@ class CritiqueReviseConfig(StrictModel):
                             critique=params(self.max_new_tokens_critique, 2),
                             revision=params(self.max_new_tokens_revision, 3),
                             rounds=self.rounds, filters=self.filters, revision_suffix=self.revision_suffix,
-                            revision_mode=self.revision_mode)
+                            revision_mode=self.revision_mode, length_hint=self.regenerate_length_hint)
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ class LoopSettings:
     filters: RevisionFilters = field(default_factory=RevisionFilters)
     revision_suffix: str = ""
     revision_mode: str = "rewrite"
+    length_hint: str = ""
 
 
 def row_rng(seed: int, row_id: str):
@@ -111,10 +116,13 @@ def revision_turns(prompt: Any, answer: str, critique: str, principle: Principle
             user(principle.revision_request + suffix)]
 
 
-def regeneration_turns(prompt: Any, critique: str, principle: Principle) -> Conversation:
+def regeneration_turns(prompt: Any, critique: str, principle: Principle, length_hint: str = "") -> Conversation:
     guidance = (f"Follow this principle: {principle.description} A reviewer criticised an earlier answer to "
                 f"this request: {critique} Answer the user directly, avoiding that problem.")
-    return [{"role": "system", "content": guidance}, *as_messages(prompt, "user")]
+    turns = as_messages(prompt, "user")
+    if length_hint:
+        turns[-1] = {**turns[-1], "content": f"{turns[-1]['content']}\n\n{length_hint}"}
+    return [{"role": "system", "content": guidance}, *turns]
 
 
 def _finish(completion: Any) -> str:
@@ -134,7 +142,7 @@ def revise_chunk(generator: Generator, chunk: Sequence[Row], principles: dict[st
                                         for s, p in zip(states, chosen)], settings.critique)
         critique_texts = [strip_label(c[0]) for c in critiques]
         revisions = generator.generate([
-            regeneration_turns(s["prompt"], c, p) if settings.revision_mode == "regenerate"
+            regeneration_turns(s["prompt"], c, p, settings.length_hint) if settings.revision_mode == "regenerate"
             else revision_turns(s["prompt"], s["latest"], c, p, shots, settings.revision_suffix)
             for s, c, p in zip(states, critique_texts, chosen)], settings.revision)
         for state, principle, critique, revision in zip(states, chosen, critique_texts, revisions):
