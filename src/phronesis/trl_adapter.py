@@ -105,7 +105,6 @@ def train_reward_model(base_path: str, train_rows: list[dict], eval_rows: list[d
     train_fit, train_report = fit_to_length(train_rows, max_length, count)
     eval_fit, eval_report = fit_to_length(eval_rows, max_length, count)
     if not train_fit:
-
         raise DataError(f"reward training: all {len(train_rows)} pairs exceed max_length={max_length} "
                         f"even with earlier prompt turns cut; raise max_length in the trl: block")
     # held-out pairs that all failed to fit leave nothing to evaluate: train without eval, counted in the summary

@@ -5,8 +5,9 @@ score every answer -> keep answers above a decaying threshold -> SFT on them ->
 evaluate a metric -> keep the new checkpoint if the metric improved, else discard it.
 `patience` rounds in a row without improvement stop the loop (1, the default, is the
 research's rule: stop at the first); a discarded round's successor starts again from
-the best policy with a fresh generation seed. Each round lives in its own folder `round-NN/`; a finished round (decision.json)
-is never redone, so a killed loop resumes at the next round.
+the best policy with a fresh generation seed. Each round lives in its own folder
+`round-NN/`; a finished round (decision.json) is never redone, so a killed loop
+resumes at the next round.
 """
 from __future__ import annotations
 
