@@ -45,7 +45,9 @@ def rows(n, plan=("peace", "privacy")):
 
 
 def settings(rounds=2, **filters):
-    return CritiqueReviseConfig(rounds=rounds, filters=RevisionFilters(**filters)).settings(seed=0)
+    """Rewrite mode (the scripted generator answers its turns); regenerate mode has its own tests."""
+    return CritiqueReviseConfig(rounds=rounds, revision_mode="rewrite",
+                                filters=RevisionFilters(**filters)).settings(seed=0)
 
 
 def test_each_step_is_one_batched_call_over_the_chunk():
