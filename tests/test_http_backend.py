@@ -46,6 +46,14 @@ def test_parameters_are_passed_through_and_finish_reason_kept():
     assert (body["max_tokens"], body["temperature"], body["top_p"], body["n"], body["seed"]) == (5, 0.7, 0.9, 3, 11)
     assert body["messages"][0] == {"role": "system", "content": "Be kind."} and body["model"] == "fake-model"
     assert [o.finish_reason for o in outs[0]] == ["stop"] * 3 and len(outs[1]) == 3
+    assert "repetition_penalty" not in body  # not OpenAI's API: sent only when asked for
+
+
+def test_repetition_penalty_is_sent_when_set():
+    plan = FaultPlan(rates=())
+    with FaultServer(plan) as url:
+        make(url).generate(["a b"], GenerationParams(max_new_tokens=5, repetition_penalty=1.3))
+    assert plan.bodies[0]["repetition_penalty"] == 1.3
 
 
 def test_a_server_that_ignores_n_is_asked_again_with_a_new_seed():

@@ -54,3 +54,11 @@ def test_chat_template_is_applied(tiny):
     _, tokenizer = tiny
     text = render_chat(tokenizer, [{"role": "user", "content": "Hi"}])
     assert text.endswith("<|im_start|>assistant\n") and "<|im_start|>user\nHi<|im_end|>" in text
+
+
+def test_repetition_penalty_changes_greedy_output(tiny):
+    gen = make(tiny, 4)
+    plain = gen.generate(PROMPTS, GenerationParams(max_new_tokens=24))
+    assert gen.generate(PROMPTS, GenerationParams(max_new_tokens=24, repetition_penalty=1.0)) == plain
+    penalised = gen.generate(PROMPTS, GenerationParams(max_new_tokens=24, repetition_penalty=5.0))
+    assert penalised != plain  # a random model repeats itself within 24 greedy tokens; the penalty breaks that

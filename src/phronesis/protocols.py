@@ -29,6 +29,7 @@ class GenerationParams:
     n: int = 1  # samples per prompt
     seed: int = 0
     system_prompt: str | None = None
+    repetition_penalty: float = 1.0  # >1 discourages repeated tokens; 1 leaves the model's distribution alone
 
 
 class Completion(str):

@@ -100,6 +100,8 @@ class OpenAIGenerator:
             payload = {"model": self.model_name, "messages": conv, "n": params.n - len(choices),
                        "max_tokens": params.max_new_tokens, "temperature": params.temperature,
                        "top_p": params.top_p, "seed": params.seed + extra}
+            if params.repetition_penalty != 1.0:  # not OpenAI's API: vLLM and TGI-style servers accept it
+                payload["repetition_penalty"] = params.repetition_penalty
             choices += self._poster.post("/chat/completions", payload, parse=parse_chat_choices)
             if len(choices) >= params.n:
                 return choices[:params.n]

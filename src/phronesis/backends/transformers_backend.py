@@ -98,6 +98,8 @@ class TransformersGenerator:
         kwargs: dict[str, Any] = dict(max_new_tokens=params.max_new_tokens, do_sample=sampling,
                                       num_return_sequences=params.n,
                                       pad_token_id=self.tokenizer.pad_token_id)
+        if params.repetition_penalty != 1.0:
+            kwargs["repetition_penalty"] = params.repetition_penalty
         if sampling:
             kwargs.update(temperature=params.temperature, top_p=params.top_p)
             torch.manual_seed(batch_seed(params.seed, texts))

@@ -51,7 +51,8 @@ class VLLMGenerator:
 
     def generate(self, prompts: Sequence[PromptLike], params: GenerationParams) -> list[list[str]]:
         sampling = self._vllm.SamplingParams(n=params.n, temperature=params.temperature, top_p=params.top_p,
-                                             max_tokens=params.max_new_tokens, seed=params.seed)
+                                             max_tokens=params.max_new_tokens, seed=params.seed,
+                                             repetition_penalty=params.repetition_penalty)
         texts = [render_chat(self.tokenizer, as_conversation(p, params.system_prompt)) for p in prompts]
         outputs = self.llm.generate(texts, sampling, lora_request=self._lora)
         return [[Completion(o.text.strip(), "length" if o.finish_reason == "length" else "stop")
