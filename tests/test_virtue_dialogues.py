@@ -72,3 +72,27 @@ def test_framework_must_start_with_the_action():
 def test_greedy_decoding_is_refused_because_both_conversations_would_match():
     with pytest.raises(ValueError):
         VirtueDialoguesConfig(temperature=0)
+
+
+class RecordingGenerator:
+    def __init__(self):
+        self.sent = []
+
+    def generate(self, prompts, params):
+        self.sent.append([list(p) for p in prompts])
+        return [[Completion("ok", "stop")] for _ in prompts]
+
+
+def test_length_hint_is_sent_with_each_question_but_not_recorded():
+    gen = RecordingGenerator()
+    out = dialogue_chunk(gen, [{"id": "p0", "prompt": "question 0"}], QUESTIONS, VirtueDialoguesConfig(), seed=0)
+    hint = "\n\nAnswer in at most three short sentences."
+    assert gen.sent[0][0][-1]["content"] == "question 0" + hint
+    assert gen.sent[-1][0][-1]["content"] == QUESTIONS[2] + hint
+    assert gen.sent[-1][0][0]["content"] == "question 0"  # earlier turns go as recorded
+    recorded = out[0]["conversations"][0]
+    assert [m["content"] for m in recorded if m["role"] == "user"] == ["question 0", QUESTIONS[1], QUESTIONS[2]]
+    unhinted = RecordingGenerator()
+    dialogue_chunk(unhinted, [{"id": "p0", "prompt": "question 0"}], QUESTIONS, VirtueDialoguesConfig(length_hint=""),
+                   seed=0)
+    assert unhinted.sent[0][0][-1]["content"] == "question 0"

@@ -26,6 +26,15 @@ def as_messages(value: Turns, role: str = "assistant") -> Conversation:
     return [{"role": role, "content": value}] if isinstance(value, str) else list(value)
 
 
+def with_length_hint(conversation: Conversation, hint: str) -> Conversation:
+    """A copy whose last (user) message ends with `hint`. SmolLM2 keeps a length limit placed there far
+    better than one in the system prompt; the recorded conversation stays without it."""
+    if not hint or not conversation:
+        return list(conversation)
+    last = conversation[-1]
+    return [*conversation[:-1], {**last, "content": f"{last['content']}\n\n{hint}"}]
+
+
 def text_of(value: Turns) -> str:
     """The text of a string or of the last message of a conversation."""
     return value if isinstance(value, str) else (value[-1]["content"] if value else "")

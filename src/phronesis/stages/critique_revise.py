@@ -25,7 +25,7 @@ from ..few_shot import CritiqueExample, example_turns
 from ..io import atomic_write_jsonl
 from ..principle_matching import match_principles, sample_principles
 from ..protocols import Conversation, GenerationParams, Generator
-from ..records import as_messages, assistant, preference_row, sft_row, user
+from ..records import as_messages, assistant, preference_row, sft_row, user, with_length_hint
 from ..resumable import map_resumable
 from ..revision_filters import DROP_REASONS, revision_problem, strip_label
 from ..runstore import RowCheckpoint
@@ -121,10 +121,7 @@ def revision_turns(prompt: Any, answer: str, critique: str, principle: Principle
 def regeneration_turns(prompt: Any, critique: str, principle: Principle, length_hint: str = "") -> Conversation:
     guidance = (f"Follow this principle: {principle.description} A reviewer criticised an earlier answer to "
                 f"this request: {critique} Answer the user directly, avoiding that problem.")
-    turns = as_messages(prompt, "user")
-    if length_hint:
-        turns[-1] = {**turns[-1], "content": f"{turns[-1]['content']}\n\n{length_hint}"}
-    return [{"role": "system", "content": guidance}, *turns]
+    return [{"role": "system", "content": guidance}, *with_length_hint(as_messages(prompt, "user"), length_hint)]
 
 
 def _finish(completion: Any) -> str:
