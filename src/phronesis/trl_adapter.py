@@ -99,7 +99,7 @@ def train_reward_model(base_path: str, train_rows: list[dict], eval_rows: list[d
     out_dir = Path(out_dir)
     work_dir = Path(work_dir) if work_dir else out_dir / "checkpoints"
     check_quantization(lora.quantize_4bit)
-    max_length = {**REWARD_DEFAULTS, **(trl_overrides or {})}["max_length"]
+    max_length = _trainer_kwargs(REWARD_DEFAULTS, trl_overrides)["max_length"]  # as RewardConfig will get it
     tokenizer = load_tokenizer(base_path)
     count = lambda msgs: len(tokenizer.apply_chat_template(msgs, tokenize=True, return_dict=True)["input_ids"])
     train_fit, train_report = fit_to_length(train_rows, max_length, count)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, Sequence
 
 from pydantic import Field
@@ -86,10 +86,10 @@ class LoopSettings:
     critique: GenerationParams
     revision: GenerationParams
     rounds: int
-    filters: RevisionFilters = field(default_factory=RevisionFilters)
-    revision_suffix: str = ""
-    revision_mode: str = "regenerate"
-    length_hint: str = ""
+    filters: RevisionFilters
+    revision_suffix: str
+    revision_mode: str
+    length_hint: str
 
 
 def row_rng(seed: int, row_id: str):
