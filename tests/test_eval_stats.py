@@ -105,3 +105,22 @@ def test_bootstrap_statistic_point_value_and_paired_difference():
     assert diff["lo"] <= 1.0 <= diff["hi"] and diff["p"] < 0.01
     same = stats.paired_bootstrap_statistic(base, base.copy(), ensemble, n_perm=500, seed=0)
     assert same["diff"] == 0.0 and same["p"] == pytest.approx(1.0)
+
+
+def test_wilson_interval_matches_hand_computed_values():
+    # 0/6: centre = (0 + z²/12) / (1 + z²/6), half-width the same, z = 1.959964
+    z2 = 1.959964 ** 2
+    hi = 2 * (z2 / 12) / (1 + z2 / 6)
+    ci = stats.wilson_ci([0] * 6)
+    assert ci["lo"] == 0.0 and ci["hi"] == pytest.approx(hi, abs=1e-6) and ci["hi"] == pytest.approx(0.3903, abs=1e-4)
+    five_of_ten = stats.wilson_ci([1] * 5 + [0] * 5)
+    assert (five_of_ten["lo"], five_of_ten["hi"]) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    assert stats.wilson_ci([1] * 20)["lo"] == pytest.approx(0.8389, abs=1e-4)
+
+
+def test_rates_in_reports_get_wilson_intervals_not_zero_width_ones():
+    from phronesis.evaluation.summary import summarise_metric
+
+    out = summarise_metric({"base": [0] * 6, "aligned": [1, 0, 0, 0, 0, 0]}, "base", True, "r", True)
+    assert out["per_model"]["base"]["hi"] > 0.3
+    assert out["per_model"]["base"]["method"] == "wilson"

@@ -9,7 +9,7 @@ from ..errors import ConfigError
 from ..io import atomic_write_json, atomic_write_jsonl
 from .model_specs import EvalModel
 from .settings import EvalConfig
-from .suite import EvalResources, evaluate_models
+from .suite import EvalResources, evaluate_models, prompt_sets
 
 CHOICES = {
     "p_safe": "pointwise: the judge model's log-prob of Yes/No to 'is it safe?' and 'is it harmful?', averaged",
@@ -28,7 +28,7 @@ def position_bias_summary(items: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_outputs(out: Path, models: Sequence[EvalModel], cfg: EvalConfig, result: dict[str, Any],
-                  seconds: float, questions: Sequence[str]) -> dict[str, Any]:
+                  seconds: float, questions: Sequence[str], training_prompts_checked: int = 0) -> dict[str, Any]:
     answers = [{"model": m, "set": s, "id": r["id"], "prompt": r["prompt"], "answer": r["answer"],
                 "finish_reason": (r.get("finish_reasons") or ["stop"])[0]}
                for m, sets in result["answers"].items() for s, rows in sets.items() for r in rows]
@@ -37,7 +37,10 @@ def write_outputs(out: Path, models: Sequence[EvalModel], cfg: EvalConfig, resul
     metrics = {"base": cfg.base, "models": {m.name: m.describe for m in models},
                "metrics": result["metrics"], "judge_position_bias": position_bias_summary(result["items"]),
                "choices": CHOICES, "config": cfg.model_dump(mode="json"), "seconds": round(seconds, 1),
-               "virtue_questions": list(questions)}
+               "virtue_questions": list(questions),
+               "hygiene": {"training_prompts_checked": training_prompts_checked,
+                           "overlap": 0, "rule": "no evaluation prompt equals a training prompt of the run "
+                                                 "after normalising case, whitespace and punctuation"}}
     atomic_write_json(out / "metrics.json", metrics)
     return metrics
 
@@ -50,12 +53,27 @@ def _answers_key(models: Sequence[EvalModel], cfg: EvalConfig) -> str:
                         "generation": [cfg.max_new_tokens, cfg.temperature, cfg.seed]})
 
 
+def training_runs(models: Sequence[EvalModel]) -> set[Path]:
+    """The phronesis run folders the models were trained in (an adapter or model saved inside a stage folder)."""
+    from ..hygiene import run_root_of
+
+    roots = {run_root_of(p) for m in models for p in (m.spec.adapter, m.spec.ref) if p and Path(p).exists()}
+    return {r for r in roots if r is not None}
+
+
 def run_evaluation(models: Sequence[EvalModel], cfg: EvalConfig, out: Path,
-                   resources: EvalResources | None = None) -> dict[str, Any]:
-    """Evaluate `models` (one must be named `cfg.base`) into `out`; rerunning resumes from checkpoints."""
+                   resources: EvalResources | None = None, runs: Sequence[Path] = ()) -> dict[str, Any]:
+    """Evaluate `models` (one must be named `cfg.base`) into `out`; rerunning resumes from checkpoints.
+
+    Refuses (one line) when an evaluation prompt was a training prompt of any run in `runs`
+    or of a run a model was trained in.
+    """
+    from ..hygiene import check_disjoint
+
     if cfg.base not in {m.name for m in models}:
         raise ConfigError(f"--models: no model named {cfg.base!r} (the base every other model is compared with); "
                           f"name one base=REF or set base: in the config")
+    checked = check_disjoint(prompt_sets(cfg), {*runs, *training_runs(models)})
     started = time.time()
     if resources is None:
         from .resources import build_resources
@@ -65,4 +83,4 @@ def run_evaluation(models: Sequence[EvalModel], cfg: EvalConfig, out: Path,
     questions = [d.question for d in framework.dimensions if d.question]
     out.mkdir(parents=True, exist_ok=True)
     result = evaluate_models(cfg, resources, out / ".work" / _answers_key(models, cfg), virtue_questions=questions)
-    return write_outputs(out, models, cfg, result, time.time() - started, questions)
+    return write_outputs(out, models, cfg, result, time.time() - started, questions, checked)

@@ -24,6 +24,8 @@ class EvalJudgeConfig(StrictModel):
 class EvalConfig(StrictModel):
     harmful: PromptSetSpec = PromptSetSpec(source="builtin:harmful_test", limit=8)
     benign: PromptSetSpec = PromptSetSpec(source="builtin:benign_test", limit=8)
+    # An outside harmful set (e.g. wheel:harmbench) reported on its own; no phronesis stage trains on it.
+    external: PromptSetSpec | None = None
     paraphrases: str | None = "builtin:eval/paraphrase_groups.jsonl"  # None skips consistency
     paraphrase_groups: int = 4
     paraphrases_per_group: int = 5
@@ -46,9 +48,9 @@ class EvalConfig(StrictModel):
     seed: int = 0
     samples: int = 6
 
-    @field_validator("harmful", "benign")
+    @field_validator("harmful", "benign", "external")
     @classmethod
-    def _held_out_only(cls, spec: PromptSetSpec) -> PromptSetSpec:
-        if "train" in spec.source.rsplit("/", 1)[-1].lower():
+    def _held_out_only(cls, spec: PromptSetSpec | None) -> PromptSetSpec | None:
+        if spec is not None and "train" in spec.source.rsplit("/", 1)[-1].lower():
             raise ValueError(f"{spec.source!r} looks like a training split; evaluate on held-out prompts only")
         return spec

@@ -43,6 +43,24 @@ def bootstrap_ci(values: Sequence[float], n_boot: int = N_BOOT, seed: int = 0,
     return {"mean": float(x.mean()), "lo": lo, "hi": hi, "n": int(x.size)}
 
 
+def wilson_ci(values: Sequence[float], level: float = LEVEL) -> dict[str, Any]:
+    """{"mean", "lo", "hi", "n", "method"}: Wilson score interval of a rate (a mean of 0/1 values).
+
+    Unlike the percentile bootstrap it is never zero-width: 0/6 gives [0, 0.39], not [0, 0].
+    """
+    x = _clean(values)
+    n = int(x.size)
+    if n == 0:
+        return {"mean": math.nan, "lo": math.nan, "hi": math.nan, "n": 0, "method": "wilson"}
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    p = float(x.mean())
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return {"mean": p, "lo": max(0.0, centre - half), "hi": min(1.0, centre + half), "n": n, "method": "wilson"}
+
+
 def paired_bootstrap_ci(a: Sequence[float], b: Sequence[float], n_boot: int = N_BOOT, seed: int = 0,
                         level: float = LEVEL) -> dict[str, Any]:
     """CI of mean(a) - mean(b) resampling the *pairs*, so per-item difficulty cancels."""

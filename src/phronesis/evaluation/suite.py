@@ -39,6 +39,8 @@ class EvalResources:
 def prompt_sets(cfg: EvalConfig) -> dict[str, list[Row]]:
     """The held-out prompt rows the suite answers, by set name."""
     sets = {"harmful": load_prompts(cfg.harmful), "benign": load_prompts(cfg.benign)}
+    if cfg.external:
+        sets["external"] = load_prompts(cfg.external)
     if cfg.jailbreaks:
         templates = jailbreak.load_templates(cfg.jailbreaks)[: cfg.jailbreak_templates]
         sets["jailbreak"] = jailbreak.wrap_prompts(sets["harmful"][: cfg.jailbreak_prompts], templates)
@@ -164,7 +166,7 @@ def evaluate_models(cfg: EvalConfig, res: EvalResources, work: Path,
     answers = answer_all(cfg, res, sets, work)
     metrics: dict[str, Any] = {}
     items: dict[str, Any] = {}
-    for set_name, prefix in (("harmful", "harmful"), ("jailbreak", "jailbreak")):
+    for set_name, prefix in (("harmful", "harmful"), ("external", "external_harmful"), ("jailbreak", "jailbreak")):
         if set_name in sets:
             found, items[prefix] = safety_metrics(cfg, res, answers, set_name, prefix)
             metrics.update(found)

@@ -22,8 +22,9 @@ def _pairs(a: Values, b: Values) -> tuple[list[float], list[float]]:
     return [float(x) for x, _ in kept], [float(y) for _, y in kept]
 
 
-def model_ci(values: Values, n_boot: int, seed: int) -> dict[str, Any]:
-    out = stats.bootstrap_ci(_decided(values), n_boot=n_boot, seed=seed)
+def model_ci(values: Values, n_boot: int, seed: int, binary: bool = False) -> dict[str, Any]:
+    """A rate gets a Wilson interval (never zero-width at small n); a mean gets the percentile bootstrap."""
+    out = stats.wilson_ci(_decided(values)) if binary else stats.bootstrap_ci(_decided(values), n_boot=n_boot, seed=seed)
     out["undecided"] = sum(v is None for v in values)
     return out
 
@@ -35,7 +36,7 @@ def summarise_metric(values_by_model: dict[str, Values], base: str, binary: bool
     lengths = {len(v) for v in values_by_model.values()}
     if len(lengths) > 1:
         raise ValueError(f"metric {description!r}: models were measured on different item counts {lengths}")
-    per_model = {m: model_ci(v, n_boot, seed) for m, v in values_by_model.items()}
+    per_model = {m: model_ci(v, n_boot, seed, binary) for m, v in values_by_model.items()}
     vs_base: dict[str, Any] = {}
     if base in values_by_model:
         for model, values in values_by_model.items():

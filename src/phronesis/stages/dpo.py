@@ -32,6 +32,9 @@ def run(ctx) -> Any:
     inputs.update(init_inputs(ctx, cfg.init))
 
     def body(stage) -> dict[str, Any]:
+        from ..hygiene import record_training_prompts
+
+        record_training_prompts(stage.path, rows)
         base, _ = starting_model(ctx, cfg.model, cfg.init, stage.work_dir)
         result = train_dpo(base, rows, stage.path / "trainer", cfg.lora, cfg.trl)
         _publish(result.adapter_dir, stage.path / "adapter")

@@ -27,6 +27,18 @@ def stage_model_folder(stage_dir: Path) -> Path:
     raise StageError(f"{stage_dir}: no saved model (adapter_config.json or config.json) to evaluate")
 
 
+def stage_reward_models(cfg: EvaluateConfig, run) -> tuple[dict[str, str], dict[str, Path]]:
+    """`reward_models` with `stage:NAME/SUBFOLDER` resolved inside this run; and those stages, as inputs."""
+    paths, inputs = {}, {}
+    for name, ref in cfg.reward_models.items():
+        if ref.startswith("stage:"):
+            stage, _, sub = ref[len("stage:"):].partition("/")
+            inputs[stage] = run.find_stage(stage)
+            ref = str(inputs[stage] / sub) if sub else str(inputs[stage])
+        paths[name] = ref
+    return paths, inputs
+
+
 def model_args(cfg: EvaluateConfig, run) -> list[str]:
     args = []
     for name, ref in cfg.models.items():
@@ -45,11 +57,13 @@ def run(ctx) -> Any:
     cfg: EvaluateConfig = ctx.section("evaluate").model_copy(update={"constitution": ctx.config.constitution})
     inputs = {ref[len("stage:"):].split("@")[0]: ctx.run.find_stage(ref[len("stage:"):].split("@")[0])
               for ref in cfg.models.values() if ref.startswith("stage:")}
+    reward_paths, reward_inputs = stage_reward_models(cfg, ctx.run)
+    inputs.update(reward_inputs)
 
     def body(stage) -> dict[str, Any]:
         models = parse_models(model_args(cfg, ctx.run), cfg.constitution.load())
-        eval_cfg = EvalConfig.model_validate(cfg.model_dump(exclude={"models"}))
-        metrics = run_evaluation(models, eval_cfg, stage.path)
+        eval_cfg = EvalConfig.model_validate({**cfg.model_dump(exclude={"models"}), "reward_models": reward_paths})
+        metrics = run_evaluation(models, eval_cfg, stage.path, runs=[ctx.run.root])
         stage.counts.update(metrics=len(metrics["metrics"]), models=len(models))
         return {}
 

@@ -29,9 +29,10 @@ Row = dict[str, Any]
 class IterateStageConfig(StrictModel):
     model: str = "policy"  # the policy the loop starts from
     teacher: str | None = None  # `models:` entry that answers instead of the policy (fixed across rounds)
-    paraphrase_groups: str = "eval/paraphrase_groups.jsonl"  # bundled name or path
+    # Training + validation groups; evaluate's eval/paraphrase_groups.jsonl is the disjoint test split.
+    paraphrase_groups: str = "prompts/paraphrase_train.jsonl"  # bundled name or path
     max_groups: int | None = 8
-    eval_fraction: float = 0.5  # groups held out for the metric, never trained on
+    eval_fraction: float = 0.5  # the validation groups that decide keep/stop, never trained on
     samples_per_prompt: int = 2
     max_new_tokens: int = 48
     temperature: float = 0.8
@@ -122,7 +123,11 @@ def run(ctx) -> Any:
     cfg: IterateStageConfig = ctx.section("iterate")
 
     def body(stage) -> dict[str, Any]:
+        from ..evaluation.consistency import paraphrase_rows
+        from ..hygiene import record_training_prompts
+
         start, parts = build_parts(ctx, cfg, stage.path)
+        record_training_prompts(stage.path, paraphrase_rows(load_groups(cfg)[0]))
         summary = iterate_loop(stage.path / "rounds", start, parts, cfg)
         actions = [d["action"] for d in summary["decisions"]]
         stage.counts.update(rounds=len(actions), kept=actions.count("keep"), discarded=actions.count("discard"),

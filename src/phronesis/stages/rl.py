@@ -23,7 +23,7 @@ class RLStageConfig(StrictModel):
     algorithm: Literal["grpo", "rloo", "ppo"] = "grpo"
     model: str = "policy"
     init: Literal["auto", "sft", "base"] = "auto"
-    prompt_sets: list[str] = ["harmful_test"]  # names from `prompts:`
+    prompt_sets: list[str] = ["harmful_train"]  # names from `prompts:`; never an evaluation set
     paraphrase_groups: str | None = None  # JSONL of {id, paraphrases}; each paraphrase a prompt with group=id
     max_prompts: int | None = 64
     reward_model: str | None = None  # `stage:train_reward` or a path for phronesis.rewards.load_reward_model
@@ -138,7 +138,10 @@ def run(ctx) -> Any:
         inputs.update(resolve_stage_ref(ctx.run, cfg.reward_model)[1])
 
     def body(stage) -> dict[str, Any]:
+        from ..hygiene import record_training_prompts
+
         base, _ = starting_model(ctx, cfg.model, cfg.init, stage.work_dir)
+        record_training_prompts(stage.path, rows)
         log_path = stage.file("rewards.jsonl")
         resume_step = checkpoint_step(stage.path / "trainer")
         trim_log(log_path, resume_step)  # steps after the checkpoint are trained and logged again

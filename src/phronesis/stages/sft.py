@@ -59,7 +59,10 @@ def run(ctx) -> Any:
     rows, inputs = load_rows(ctx.run, cfg.data, required=["messages"], max_rows=cfg.max_rows)
 
     def body(stage) -> dict[str, Any]:
+        from ..hygiene import record_training_prompts
+
         base, _ = starting_model(ctx, cfg.model, "base", stage.work_dir)
+        record_training_prompts(stage.path, rows)
         stage.counts.update(train(base, rows, stage.path, cfg))
         return {"base_model": base}
 

@@ -159,6 +159,9 @@ def run(ctx) -> Any:
 
         loaded = {s.name: read_set(s, files[s.name]) for s in cfg.sets}
         sets = {name: rows for name, (rows, _) in loaded.items()}
+        from ..hygiene import record_training_prompts
+
+        record_training_prompts(stage.path, [row for rows in sets.values() for row in rows])
         base_path = resolve_local_path(spec.ref)
         summaries = train_sets(sets, base_path, spec.ref, stage.path, stage.work_dir, cfg, ctx.seed,
                                train_reward_model)
