@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -21,6 +21,10 @@ class Principle(StrictModel):
     no_inverse: bool = False  # set to true to say "this principle deliberately has no twin"
     weight: float = 1.0
     tags: list[str] = []
+    # What an answer that honours this principle does with the requests it covers; best_of_n selects by it.
+    wants: Literal["refusal", "answer"] | None = None
+    # An optional start for some sampled candidates under this principle (best_of_n `opener_samples`).
+    opener: str | None = None
 
 
 class Constitution(StrictModel):

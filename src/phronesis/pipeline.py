@@ -20,7 +20,7 @@ from .progress import info
 from .runstore import Run, StageOutcome, validate_run_name
 from .sources import PromptSetSpec, builtin_path, resolve_source
 from .judges import JudgeConfig
-from .stages import (critique_revise, dpo, evaluate, generate, iterate, label_preferences, rl, sft,
+from .stages import (best_of_n, critique_revise, dpo, evaluate, generate, iterate, label_preferences, rl, sft,
                      train_reward, virtue_dialogues)
 
 DEFAULT_CONFIG = "configs/demo.yaml"
@@ -37,6 +37,8 @@ STAGES: dict[str, StageEntry] = {
     "generate": StageEntry(generate.GenerateConfig, generate.run, "answers from one model"),
     "critique_revise": StageEntry(critique_revise.CritiqueReviseConfig, critique_revise.run,
                                   "constitutional critique → revision data"),
+    "best_of_n": StageEntry(best_of_n.BestOfNConfig, best_of_n.run,
+                            "constitution-conditioned best-of-N: distillation and preference data"),
     "virtue_dialogues": StageEntry(virtue_dialogues.VirtueDialoguesConfig, virtue_dialogues.run,
                                    "two three-turn virtue dialogues per prompt"),
     "label_preferences": StageEntry(label_preferences.LabelPreferencesConfig, label_preferences.run,

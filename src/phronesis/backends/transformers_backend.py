@@ -55,7 +55,11 @@ def _load(spec: ModelSpec) -> tuple[Any, Any]:
 
 
 def render_chat(tokenizer: Any, conversation: Conversation, assistant_prefix: str = "") -> str:
-    text = tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+    """The prompt text; a conversation that ends with an assistant turn is continued, not answered anew."""
+    if conversation and conversation[-1]["role"] == "assistant":
+        text = tokenizer.apply_chat_template(conversation, tokenize=False, continue_final_message=True)
+    else:
+        text = tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
     return text + assistant_prefix
 
 
