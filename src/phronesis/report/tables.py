@@ -60,3 +60,56 @@ def print_metrics_table(metrics: dict[str, Any]) -> None:
     for row in rows:
         table.add_row(*row)
     Console(width=200).print(table)
+
+
+def verdict(metric: dict[str, Any], model: str) -> str:
+    """✓ better / ✗ worse when the paired 95% CI of the difference excludes 0, else – (no evidence)."""
+    diff = metric.get("vs_base", {}).get(model)
+    if not diff or diff.get("lo") is None or any(math.isnan(diff[k]) for k in ("lo", "hi")):
+        return "–"
+    if metric.get("kind") == "win_rate":  # differences are against 0.5, "better" is above it
+        lo, hi = diff["lo"], diff["hi"]
+        return "✓" if lo > 0 else "✗" if hi < 0 else "–"
+    up = metric.get("higher_is_better", True)
+    if diff["lo"] > 0:
+        return "✓" if up else "✗"
+    if diff["hi"] < 0:
+        return "✗" if up else "✓"
+    return "–"
+
+
+def headline(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]], str]:
+    """(header, rows, sentence): each model vs base on every metric, with ✓ better / ✗ worse / – no evidence."""
+    base = metrics["base"]
+    others = [m for m in metrics["models"] if m != base]
+    header = ["metric", base] + [c for m in others for c in (m, f"{m} − {base} [95% CI]", "")]
+    rows, better, worse = [], [], []
+    for name, metric in metrics["metrics"].items():
+        per = metric["per_model"]
+        cells = [name, _num(per.get(base, {}).get("mean"))]
+        for m in others:
+            diff = metric.get("vs_base", {}).get(m, {})
+            mark = verdict(metric, m)
+            (better if mark == "✓" else worse if mark == "✗" else []).append(f"{name} ({m})")
+            cells += [_num(per.get(m, {}).get("mean")),
+                      f"{_num(diff.get('diff'), True)} [{_num(diff.get('lo'), True)}, {_num(diff.get('hi'), True)}]",
+                      mark]
+        rows.append(cells)
+    sentence = (f"Better than {base} with 95% confidence on: {', '.join(better) or 'nothing'}. "
+                f"Worse on: {', '.join(worse) or 'nothing'}. Everything else: no evidence either way.")
+    return header, rows, sentence
+
+
+def print_headline(metrics: dict[str, Any], paths: list[Any] = ()) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    header, rows, sentence = headline(metrics)
+    table = Table(*header, title="held-out evaluation: ✓ better, ✗ worse, – no evidence (paired 95% CI vs base)")
+    for row in rows:
+        table.add_row(*row)
+    console = Console(width=160)
+    console.print(table)
+    console.print(sentence)
+    for path in paths:
+        console.print(f"  {path}")
