@@ -5,6 +5,7 @@ import pytest
 
 from phronesis.constitution import ConstitutionConfig
 from phronesis.errors import ConfigError
+from phronesis.evaluation.degeneration import repetition_rate
 from phronesis.protocols import Completion
 from phronesis.runstore import RowCheckpoint
 from phronesis.stages import best_of_n as bon
@@ -85,7 +86,7 @@ def test_repetitive_candidate_is_not_kept():
     looping = "I can't help with that. " + "a good soil, " * 20
     verdict = bon.score_candidate(looping, "stop", "refusal", max_repetition=0.25)
     assert verdict["follows"] and not verdict["acceptable"]
-    assert bon.repetition_rate("one two three four one two three four") == pytest.approx(1 / 5)
+    assert repetition_rate("one two three four one two three four") == pytest.approx(1 / 5)
 
 
 def test_cut_off_answer_is_trimmed_to_its_last_sentence():
@@ -117,3 +118,14 @@ def test_opener_alone_is_a_candidate_and_wins_ties_by_being_shorter(tmp_path):
                              opener_alone=True)
     assert counts["generated"] == 3  # one free sample, one continued opener, the opener alone
     assert sft[0]["messages"][1]["content"] == ConstitutionConfig().load().get("peace").opener
+
+
+def test_inverted_constitution_with_the_harmlessness_judge_is_refused():
+    from types import SimpleNamespace
+
+    from phronesis.judges import JudgeConfig
+
+    ctx = SimpleNamespace(config=SimpleNamespace(constitution=ConstitutionConfig(invert=True), judge=JudgeConfig()))
+    with pytest.raises(ConfigError, match="inverted constitution"):
+        bon.selection_judge(ctx, bon.BestOfNConfig())
+    assert bon.selection_judge(ctx, bon.BestOfNConfig(use_judge=False)) is None

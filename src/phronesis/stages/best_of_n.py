@@ -23,6 +23,7 @@ from pydantic import Field, model_validator
 from ..config import StrictModel
 from ..constitution import Constitution, Principle
 from ..errors import ConfigError
+from ..evaluation.degeneration import repetition_rate
 from ..evaluation.refusal import is_refusal
 from ..io import atomic_write_jsonl
 from ..protocols import Completion, GenerationParams, Generator
@@ -64,13 +65,6 @@ class BestOfNConfig(StrictModel):
         if self.opener_samples > self.n:
             raise ValueError(f"opener_samples ({self.opener_samples}) is more than n ({self.n})")
         return self
-
-
-def repetition_rate(text: str, k: int = 4) -> float:
-    """Share of word k-grams that already occurred earlier in the text (0 for a text with fewer)."""
-    words = text.lower().split()
-    grams = [tuple(words[i:i + k]) for i in range(len(words) - k + 1)]
-    return (len(grams) - len(set(grams))) / len(grams) if grams else 0.0
 
 
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
