@@ -134,3 +134,45 @@ def test_last_complete_checkpoint_skips_one_torn_by_a_kill(tmp_path):
     (tmp_path / "checkpoint-3" / "adapter_model.safetensors").write_text("half")  # killed mid-save
     assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-2")
     assert last_complete_checkpoint(tmp_path / "missing") is None
+
+
+def test_failed_rerun_with_new_settings_keeps_the_finished_result(tmp_path):
+    run = Run(tmp_path, "r")
+
+    def write(stage):
+        stage.file("out.txt").write_text("finished")
+
+    def broken(stage):
+        raise ValueError("bad setting found halfway")
+
+    run_stage(run, 1, "s", {"x": 1}, inputs={}, body=write)
+    with pytest.raises(ValueError):
+        run_stage(run, 1, "s", {"x": 2}, inputs={}, body=broken)
+    folder = run.stage_path(1, "s")
+    assert (folder / "out.txt").read_text() == "finished" and (folder / "manifest.json").is_file()
+    assert run_stage(run, 1, "s", {"x": 1}, inputs={}, body=broken).skipped  # still up to date
+
+
+def test_killed_rerun_resumes_or_gives_the_old_result_back(tmp_path):
+    run = Run(tmp_path, "r")
+    def writes(text):
+        return lambda stage: stage.file("out.txt").write_text(text) and None
+
+    run_stage(run, 1, "s", {"x": 1}, inputs={}, body=writes("old"))
+
+    class Killed(BaseException):  # stands for SIGKILL/Ctrl-C: not an error the stage can clean up after
+        pass
+
+    def killed(stage):
+        stage.file("partial.txt").write_text("half")
+        raise Killed()
+
+    with pytest.raises(Killed):
+        run_stage(run, 1, "s", {"x": 2}, inputs={}, body=killed)
+    folder = run.stage_path(1, "s")
+    assert (folder / "partial.txt").exists() and not (folder / "manifest.json").exists()
+    back = run_stage(run, 1, "s", {"x": 1}, inputs={}, body=killed)  # the old settings again: nothing to redo
+    assert back.skipped and (folder / "out.txt").read_text() == "old"
+    done = run_stage(run, 1, "s", {"x": 2}, inputs={}, body=writes("new"))
+    assert not done.skipped and (folder / "out.txt").read_text() == "new"
+    assert not any(p.name.endswith(".previous") for p in run.root.iterdir())

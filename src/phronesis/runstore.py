@@ -3,6 +3,8 @@
 A stage whose fingerprint (its config, its inputs' fingerprints, the package
 version) matches a finished manifest is skipped. Long stages append finished rows
 to a checkpoint, so a killed process resumes without redoing or duplicating rows.
+A finished folder that is rerun with new settings is first moved aside to
+`.NN-stage.previous`; a rerun that fails gives it back, one that finishes removes it.
 """
 from __future__ import annotations
 
@@ -173,14 +175,22 @@ def run_stage(run: Run, index: int, name: str, config: dict[str, Any], inputs: d
     fp = fingerprint({"stage": name, "config": config, "inputs": input_fps, "seed": seed,
                       "phronesis": versions.get("phronesis")})
     manifest_path = path / "manifest.json"
+    _restore_previous(path, fp)
     if manifest_path.exists() and not force:
         old = read_json(manifest_path)
         if old.get("fingerprint") == fp and old.get("status") == "complete":
             return StageOutcome(path, True, old)
+    previous = _set_aside(path)
     _prepare_stage_dir(path, fp, fresh=force)
     stage = StageDir(path=path, name=name, seed=seed)
     started = time.time()
-    extra = body(stage) or {}
+    try:
+        extra = body(stage) or {}
+    except Exception:  # a failed rerun gives the finished result back; a kill or Ctrl-C leaves both to resume
+        if previous is not None:
+            shutil.rmtree(path, ignore_errors=True)
+            previous.rename(path)
+        raise
     manifest = {
         "stage": name, "status": "complete", "fingerprint": fp, "config": config,
         "inputs": {key: {"path": str(p), "fingerprint": input_fps[key]} for key, p in inputs.items()},
@@ -190,7 +200,31 @@ def run_stage(run: Run, index: int, name: str, config: dict[str, Any], inputs: d
     if stage.samples:
         atomic_write_text(path / "samples.md", render_samples(name, stage.samples))
     atomic_write_json(manifest_path, manifest)
+    shutil.rmtree(_previous_path(path), ignore_errors=True)
     return StageOutcome(path, False, manifest)
+
+
+def _previous_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.previous")
+
+
+def _set_aside(path: Path) -> Path | None:
+    """Move a finished stage folder beside itself before it is rerun, so a failed rerun cannot lose it."""
+    if not (path / "manifest.json").is_file():
+        return _previous_path(path) if _previous_path(path).is_dir() else None
+    previous = _previous_path(path)
+    shutil.rmtree(previous, ignore_errors=True)
+    path.rename(previous)
+    return previous
+
+
+def _restore_previous(path: Path, fp: str) -> None:
+    """After an interrupted rerun, going back to the old settings brings the old finished result back."""
+    previous = _previous_path(path)
+    manifest = previous / "manifest.json"
+    if manifest.is_file() and read_json(manifest).get("fingerprint") == fp:
+        shutil.rmtree(path, ignore_errors=True)
+        previous.rename(path)
 
 
 def _prepare_stage_dir(path: Path, fp: str, fresh: bool) -> None:
