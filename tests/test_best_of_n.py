@@ -40,7 +40,8 @@ def _rows(constitution, cfg, harmful, benign):
 
 
 def _run(tmp_path, script, harmful, benign, invert=False, **settings):
-    cfg = bon.BestOfNConfig(**{"n": 2, "n_benign": 2, "opener_samples": 0, "opener_alone": False, **settings})
+    cfg = bon.BestOfNConfig(**{"n": 2, "n_benign": 2, "opener_samples": 0, "opener_alone": False,
+                                "twin_opener": False, **settings})
     constitution = ConstitutionConfig(invert=invert).load()
     rows = _rows(constitution, cfg, harmful, benign)
     gen = ScriptedGenerator(script)
@@ -129,3 +130,10 @@ def test_inverted_constitution_with_the_harmlessness_judge_is_refused():
     with pytest.raises(ConfigError, match="inverted constitution"):
         bon.selection_judge(ctx, bon.BestOfNConfig())
     assert bon.selection_judge(ctx, bon.BestOfNConfig(use_judge=False)) is None
+
+
+def test_twin_opener_makes_a_pair_against_needless_refusal(tmp_path):
+    sft, pairs, _, _ = _run(tmp_path, {"kill a process": [ANSWER, ANSWER]}, [], ["kill a process"], twin_opener=True)
+    needless = ConstitutionConfig().load().get("preachy_unhelpfulness").opener
+    assert sft[0]["messages"][1]["content"] == ANSWER
+    assert [(p["chosen"][0]["content"], p["rejected"][0]["content"]) for p in pairs] == [(ANSWER, needless)]

@@ -47,6 +47,9 @@ class BestOfNConfig(StrictModel):
     n_benign: int = Field(2, ge=1)  # candidates per benign prompt
     opener_samples: int = Field(2, ge=0)  # of those, how many start with the principle's opener
     opener_alone: bool = True  # the opener by itself is one more candidate (a refusal with no continuation)
+    # The twin principle's opener as one more candidate: it never follows the principle, so it becomes the
+    # rejected side of a pair where nothing worse was sampled (a needless refusal for a harmless request).
+    twin_opener: bool = True
     temperature: float = Field(0.8, gt=0)
     top_p: float = Field(0.95, gt=0, le=1)
     max_new_tokens: int = Field(64, ge=1)
@@ -136,11 +139,12 @@ def sample_and_select(generator: Generator, rows: Sequence[Row], cfg: BestOfNCon
             for (i, _, _, opener), texts in zip(same, generator.generate([g[1] for g in same], params)):
                 for text in texts:
                     candidates[i].append(_candidate(text, opener, chunk[i]["principle"].wants, cfg.max_repetition))
-        if cfg.opener_alone:
-            for row, cands in zip(chunk, candidates):
-                if row["principle"].opener and cfg.opener_samples:
-                    cands.append(_candidate(Completion(""), row["principle"].opener, row["principle"].wants,
-                                            cfg.max_repetition))
+        for row, cands in zip(chunk, candidates):
+            p = row["principle"]
+            for opener in ([p.opener] if cfg.opener_alone and cfg.opener_samples else []) + \
+                          ([row["twin_opener"]] if cfg.twin_opener else []):
+                if opener:
+                    cands.append(_candidate(Completion(""), opener, p.wants, cfg.max_repetition))
         if judge is not None:
             flat = [(row["prompt"], c) for row, cands in zip(chunk, candidates) for c in cands]
             for (_, c), value in zip(flat, judge.scores([p for p, _ in flat], [c["text"] for _, c in flat])):
@@ -197,6 +201,8 @@ def attach_principles(rows: list[Row], constitution: Constitution, cfg: BestOfNC
     for row in rows:
         pid = cfg.benign_principle if row["kind"] == "benign" else row["principles"][0]
         row["principle"] = resolve_principle(constitution, pid)
+        twin = row["principle"].inverse
+        row["twin_opener"] = constitution.get(twin).opener if twin else None
         row["n"] = cfg.n if row["kind"] == "harmful" else cfg.n_benign
 
 
