@@ -106,7 +106,7 @@ def candidate_prompts(row: Row, principle: Principle, n: int, opener_samples: in
     """(conversation, samples, opener) groups: free samples, then samples that continue the opener."""
     system = {"role": "system", "content": SYSTEM_TEMPLATE.format(description=principle.description)}
     user = {"role": "user", "content": row["prompt"]}
-    openers = opener_samples if principle.opener else 0
+    openers = min(opener_samples, n) if principle.opener else 0
     groups = [([system, user], n - openers, "")] if n - openers else []
     if openers:
         groups.append(([system, user, {"role": "assistant", "content": principle.opener}], openers,
