@@ -112,3 +112,11 @@ def test_hh_rlhf_harmless_base_test_split(shared_data):
     assert len(load_hh_rlhf_pairs(path, limit=5)) == 5
     prompts = load_prompts({"source": str(path), "limit": 3})
     assert prompts[0]["prompt"] == pairs[0]["prompt"][0]["content"]
+
+
+def test_an_over_long_prompt_is_refused_naming_the_row(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"id": "a", "prompt": "short"}\n' + json.dumps({"id": "b", "prompt": "x" * 20000}) + "\n")
+    with pytest.raises(DataError, match=r"row 2: prompt is 20,000 characters"):
+        load_prompts(str(path))
+    assert len(load_prompts({"source": str(path), "max_prompt_chars": 30000})) == 2

@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from .config import StrictModel
 from .errors import DataError
@@ -32,6 +32,9 @@ class PromptSetSpec(StrictModel):
     split: str = "train"  # for hub datasets
     hh_mode: Literal["first_turn", "dialogue"] = "first_turn"  # for the hh-rlhf transcript format
     limit: int | None = None
+    # Longer prompts are refused with the row named: SmolLM2's context is 8,192 tokens (about 4 characters
+    # each), and a 1 MB prompt would otherwise run for many minutes before failing.
+    max_prompt_chars: int = Field(16000, ge=1)
 
     @model_validator(mode="before")
     @classmethod
@@ -223,6 +226,10 @@ def normalise_rows(rows: list[Row], spec: PromptSetSpec, where: str) -> list[Row
         if not _is_text(prompt) and not _is_conversation(prompt):
             raise DataError(f"{where}: row {number}: column {spec.column!r} is empty, or neither text "
                             f"nor a list of messages ending in a user turn")
+        length = len(prompt) if isinstance(prompt, str) else sum(len(m["content"]) for m in prompt)
+        if length > spec.max_prompt_chars:
+            raise DataError(f"{where}: row {number}: prompt is {length:,} characters, over max_prompt_chars "
+                            f"({spec.max_prompt_chars:,}); shorten it or raise the limit")
         row_id = str(row[spec.id_column]) if spec.id_column and row.get(spec.id_column) is not None else f"row-{number:05d}"
         if row_id in seen:
             raise DataError(f"{where}: row {number}: duplicate id {row_id!r}")
