@@ -19,6 +19,28 @@ def set_quiet(quiet: bool) -> None:
         os.environ["PHRONESIS_QUIET"] = "1"
 
 
+LIBRARIES = r"(transformers|trl|peft|datasets|accelerate|huggingface_hub|torch)(\.|$)"
+
+
+def quiet_libraries() -> None:
+    """One console voice: the libraries' own bars, info logs and deprecation warnings stay off the screen.
+
+    Called by the CLI before anything heavy is imported (tqdm and transformers read these variables then);
+    `phronesis --verbose` skips it. The project's own warnings are untouched.
+    """
+    import warnings
+
+    for name in ("HF_HUB_DISABLE_PROGRESS_BARS", "HF_DATASETS_DISABLE_PROGRESS_BARS", "TQDM_DISABLE"):
+        os.environ.setdefault(name, "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    for category in (FutureWarning, DeprecationWarning, UserWarning):
+        warnings.filterwarnings("ignore", category=category, module=LIBRARIES)
+
+
+def is_verbose() -> bool:
+    return os.environ.get("PHRONESIS_VERBOSE") == "1"
+
+
 def is_quiet() -> bool:
     return _quiet or os.environ.get("PHRONESIS_QUIET") == "1"
 

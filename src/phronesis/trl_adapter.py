@@ -117,6 +117,7 @@ def train_reward_model(base_path: str, train_rows: list[dict], eval_rows: list[d
         quantization_config=quantization_config() if lora.quantize_4bit else None)
     last = last_complete_checkpoint(work_dir)
     started = time.time()
+    _one_console_voice(trainer)
     result = trainer.train(resume_from_checkpoint=last)
     seconds = time.time() - started
     final_eval = _final_eval(trainer) if eval_fit else {}
@@ -241,12 +242,40 @@ def _run_trainer(trainer, out_dir: Path, log_path: Path) -> PolicyTrainResult:
     started = time.time()
     start_step = _checkpoint_step(resume)
     trim_log(log_path, start_step)  # the resumed trainer logs the later steps again
+    _one_console_voice(trainer)
     trainer.train(resume_from_checkpoint=resume)
     final = out_dir / "final"
     trainer.save_model(str(final))
     if trainer.is_world_process_zero():
         trainer.processing_class.save_pretrained(str(final))
     return PolicyTrainResult(final, log_path, trainer.state.global_step - start_step, time.time() - started, resume)
+
+
+def _one_console_voice(trainer) -> None:
+    """Swap the Trainer's printed log dicts and tqdm bar for one rich step bar (train_log.jsonl keeps the logs)."""
+    from transformers import TrainerCallback
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    from .progress import is_verbose, progress
+
+    if is_verbose():
+        return
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+
+    class StepBar(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.bar = progress(f"train ({type(trainer).__name__})", state.max_steps, unit="steps",
+                                done=state.global_step)
+            self.advance = self.bar.__enter__()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.advance(1)
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self.bar.__exit__(None, None, None)
+
+    trainer.add_callback(StepBar())
 
 
 def _policy_trainer_common(out_dir, lora, callbacks):

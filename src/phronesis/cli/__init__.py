@@ -28,6 +28,19 @@ for _name in COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_name}").register(app)
 
 
+@app.callback()
+def _root(verbose: bool = typer.Option(False, "--verbose", help="Show the libraries' raw logs and bars live "
+                                                                  "(transformers, TRL, datasets).")) -> None:
+    if verbose:
+        import os
+
+        os.environ["PHRONESIS_VERBOSE"] = "1"
+    else:
+        from ..progress import quiet_libraries
+
+        quiet_libraries()
+
+
 def main() -> None:
     try:
         app(prog_name="phronesis")
