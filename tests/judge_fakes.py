@@ -63,3 +63,19 @@ class MarkerJudge:
         d = quality(a) - quality(b)
         p = 0.5 if d == 0 else 1 / (1 + math.exp(-d))
         return Judgement(p, p, p, principle)
+
+
+class OracleJudge:
+    """Knows which response of each labelled pair is the chosen one (for gate tests)."""
+
+    def __init__(self, pairs_ref: str):
+        from phronesis.judges.pairs import load_pairs
+
+        self.chosen = {row["chosen"] if isinstance(row["chosen"], str) else str(row["chosen"])
+                       for row in load_pairs(pairs_ref)}
+        self.prompts = []
+
+    def compare(self, prompt, a, b, principle=None):
+        self.prompts.append(prompt if isinstance(prompt, str) else prompt[0]["content"])
+        p = 0.9 if a in self.chosen else 0.1
+        return Judgement(p, p, p, principle)

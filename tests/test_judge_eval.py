@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from judge_fakes import FakeScorer, FixedJudge
+from judge_fakes import FakeScorer, FixedJudge, OracleJudge
 from phronesis.errors import StageError
 from phronesis.judges.evaluate import evaluate_judge
 from phronesis.judges.gate import run_gate
@@ -21,17 +21,28 @@ def test_metrics_equal_hand_computed_values():
     verdicts = [Judgement(0.9, 0.95, 0.85), Judgement(0.3, 0.6, 0.0), Judgement(0.7, 0.9, 0.5),
                 Judgement(None, error="no log-prob")]
     report = evaluate_judge(FixedJudge(verdicts), PAIRS)
+    # Pairs 2 and 4 were shown rejected-first, so their p(a) is p(rejected): pair 2's 0.3 is 0.7 for chosen,
+    # and its per-order values swap and flip (first 1 − 0.0, second 1 − 0.6). Pair 4 is undecided.
     assert report["n"] == 4
-    assert report["accuracy"] == pytest.approx((1 + 0 + 1 + 0.5) / 4)
-    assert report["accuracy_first_order"] == pytest.approx(1.0)  # 0.95, 0.6, 0.9 all > 0.5
-    assert report["accuracy_second_order"] == pytest.approx((1 + 0 + 0.5) / 3)
-    assert report["position_bias"] == pytest.approx((0.1 + 0.6 + 0.4) / 3)
+    assert report["accuracy"] == pytest.approx(1.0)  # 0.9, 0.7, 0.7: the undecided pair is left out
+    assert report["accuracy_first_order"] == pytest.approx(1.0)  # 0.95, 1.0, 0.9
+    assert report["accuracy_second_order"] == pytest.approx((1 + 0 + 0.5) / 3)  # 0.85, 0.4, 0.5
+    assert report["position_bias"] == pytest.approx((0.1 + 0.6 + 0.4) / 3)  # unchanged by the swap
     assert report["failure_rate"] == pytest.approx(0.25)
     assert report["length_baseline_accuracy"] == pytest.approx((1 + 0 + 0.5 + 0.5) / 4)
-    # ECE: confidences 0.9 (right), 0.7 (wrong), 0.7 (right) → bins {0.9: |0.9−1|}, {0.7: |0.7−0.5|}
-    assert report["ece"] == pytest.approx(1 / 3 * 0.1 + 2 / 3 * 0.2)
+    # ECE: confidences 0.9, 0.7, 0.7, all right → bins {0.9: |0.9−1|}, {0.7: |0.7−1|}
+    assert report["ece"] == pytest.approx(1 / 3 * 0.1 + 2 / 3 * 0.3)
     low, high = report["accuracy_ci95"]
     assert 0 <= low <= report["accuracy"] <= high <= 1
+
+
+def test_a_judge_that_always_prefers_slot_a_scores_chance():
+    class FirstSlot:
+        def compare(self, prompt, a, b, principle=None):
+            return Judgement(0.9, 0.9, 0.9)
+
+    report = evaluate_judge(FirstSlot(), PAIRS)
+    assert report["accuracy"] == pytest.approx(0.5)  # it was 1.0 when chosen always sat in slot a
 
 
 def test_cli_writes_the_same_json(tmp_path, monkeypatch):
@@ -48,7 +59,7 @@ def test_cli_writes_the_same_json(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["judge-eval", "--pairs", str(pairs), "--json", str(out), "-q"])
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
-    assert report["accuracy"] == pytest.approx(0.5) and report["failure_rate"] == 0.0
+    assert report["accuracy"] == pytest.approx(1.0) and report["failure_rate"] == 0.0  # 0.9, 1-0.3, 0.7, 1-0.2
     assert set(report) >= {"accuracy_ci95", "accuracy_first_order", "accuracy_second_order", "position_bias",
                            "ece", "length_baseline_accuracy", "n", "pairs_per_second"}
 
@@ -75,13 +86,16 @@ def test_gate_refuses_a_coin_flip_judge_unless_skipped():
     assert record["passed"] is False and record["skipped"] is True and record["accuracy"] == 0.5
 
 
-def test_gate_passes_a_judge_that_knows_the_answers():
-    class Oracle:
-        def compare(self, prompt, a, b, principle=None):
-            return Judgement(0.9, 0.9, 0.9)  # evaluation always passes chosen as a
-
-    record = run_gate(Oracle(), "builtin:judge/calibration.jsonl")
+def test_gate_passes_a_judge_that_knows_the_answers_and_refuses_a_slot_a_judge():
+    record = run_gate(OracleJudge("builtin:judge/calibration.jsonl"), "builtin:judge/calibration.jsonl")
     assert record["passed"] and record["accuracy_ci95"][0] > 0.5
+
+    class FirstSlot:
+        def compare(self, prompt, a, b, principle=None):
+            return Judgement(0.9, 0.9, 0.9)
+
+    with pytest.raises(StageError, match="not clearly above chance"):
+        run_gate(FirstSlot(), "builtin:judge/calibration.jsonl")
 
 
 def test_hardened_format_resists_injections_that_sway_the_plain_one():

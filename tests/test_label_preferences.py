@@ -64,23 +64,20 @@ def test_pipeline_knows_the_stage_and_the_judge_section():
 def test_gate_uses_unseen_pairs_when_the_judge_was_trained_on_the_calibration_set(monkeypatch):
     import phronesis.judges as judges
     from phronesis.judges import JudgeConfig
-    from phronesis.protocols import Judgement
     from phronesis.stages import label_preferences_run
 
-    seen_prompts = []
+    from judge_fakes import OracleJudge
 
-    class TrainedOnCalibration:
+    class TrainedOnCalibration(OracleJudge):
         record = {"trained_on": {"sources": ["builtin:judge/calibration.jsonl"]}}
 
-        def compare(self, prompt, a, b, principle=None):
-            seen_prompts.append(prompt if isinstance(prompt, str) else prompt[0]["content"])
-            return Judgement(0.9, 0.9, 0.9)
+    oracle = TrainedOnCalibration("builtin:judge/heldout.jsonl")
 
     class Ctx:
         config = type("C", (), {"judge": JudgeConfig()})()
 
-    monkeypatch.setattr(judges, "build_judge", lambda cfg, ctx: TrainedOnCalibration())
+    monkeypatch.setattr(judges, "build_judge", lambda cfg, ctx: oracle)
     _, gate = label_preferences_run._gated_judge(Ctx())
     assert gate["pairs"] == "builtin:judge/heldout.jsonl" and gate["in_sample"] is False and gate["passed"]
     heldout = {row["prompt"] for row in map(json.loads, open(builtin_path("judge/heldout.jsonl")))}
-    assert seen_prompts and all(p in heldout for p in seen_prompts)
+    assert oracle.prompts and all(p in heldout for p in oracle.prompts)

@@ -1,4 +1,4 @@
-"""judge-eval metrics on labelled pairs (a = chosen, b = rejected). Pure functions of the verdicts."""
+"""judge-eval metrics on labelled pairs; each verdict is p(chosen better). Pure functions of the verdicts."""
 from __future__ import annotations
 
 from statistics import mean
@@ -9,7 +9,7 @@ from ..protocols import Judgement
 
 
 def correctness(p: float | None) -> float:
-    """1 if the chosen response wins, 0 if it loses; a tie or an undecided pair counts as a coin flip."""
+    """1 if the chosen response wins, 0 if it loses; an exact tie counts as a coin flip."""
     if p is None or p == 0.5:
         return 0.5
     return 1.0 if p > 0.5 else 0.0
@@ -35,8 +35,8 @@ def length_baseline(pairs: Sequence[dict[str, Any]]) -> float:
 
 
 def judge_metrics(pairs: Sequence[dict[str, Any]], verdicts: Sequence[Judgement], seconds: float) -> dict[str, Any]:
-    right = [correctness(v.p) for v in verdicts]
     usable = [v for v in verdicts if v.p is not None]
+    right = [correctness(v.p) for v in usable]  # undecided pairs are left out (failure_rate counts them)
     first = [correctness(v.p_first_order) for v in usable if v.p_first_order is not None]
     second = [correctness(v.p_second_order) for v in usable if v.p_second_order is not None]
     bias = [v.position_bias for v in usable if v.position_bias is not None]
