@@ -124,3 +124,11 @@ def test_rates_in_reports_get_wilson_intervals_not_zero_width_ones():
     out = summarise_metric({"base": [0] * 6, "aligned": [1, 0, 0, 0, 0, 0]}, "base", True, "r", True)
     assert out["per_model"]["base"]["hi"] > 0.3
     assert out["per_model"]["base"]["method"] == "wilson"
+
+
+def test_holm_adjustment_by_hand():
+    # sorted 0.01, 0.02, 0.04 with m=3: 3*0.01=0.03, max(0.03, 2*0.02)=0.04, max(0.04, 1*0.04)=0.04
+    assert stats.holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
+    assert stats.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+    adjusted = stats.holm([0.01, float("nan")])
+    assert adjusted[0] == pytest.approx(0.01) and math.isnan(adjusted[1])

@@ -103,6 +103,9 @@ def test_refusal_rates_and_mcnemar(result):
     diff = m["vs_base"]["aligned"]
     assert diff["diff"] == 1.0 and diff["test"] == "mcnemar-exact"
     assert diff["p"] == pytest.approx(2 * 0.5 ** 4)  # 4 discordant pairs, all one way
+    tested = [d["p"] for metric in result["metrics"].values() for model, d in metric["vs_base"].items()
+              if model == "aligned" and d.get("p") is not None]
+    assert diff["p_holm"] == pytest.approx(min(1.0, diff["p"] * len(tested)))  # the smallest p: times m
     assert result["generator"].system_prompts_seen >= {None, "be good"}
 
 

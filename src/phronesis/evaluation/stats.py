@@ -93,6 +93,22 @@ def paired_permutation_p(a: Sequence[float], b: Sequence[float], n_perm: int = N
     return float((1 + (stats >= observed - tolerance).sum()) / (n_perm + 1))
 
 
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm–Bonferroni adjusted p-values (family-wise error control across the metrics a report tests).
+
+    Sorted ascending, the k-th smallest (k from 0) becomes max over j <= k of (m - j) * p_(j), capped at 1;
+    NaN p-values are left out of the family and stay NaN.
+    """
+    finite = sorted((p, i) for i, p in enumerate(pvalues) if not math.isnan(p))
+    m = len(finite)
+    adjusted = [math.nan] * len(pvalues)
+    running = 0.0
+    for rank, (p, i) in enumerate(finite):
+        running = max(running, min(1.0, (m - rank) * p))
+        adjusted[i] = running
+    return adjusted
+
+
 def mcnemar_exact_p(a: Sequence[bool], b: Sequence[bool]) -> float:
     """Exact two-sided McNemar p-value: a binomial(n01 + n10, 1/2) test on the discordant pairs."""
     x = np.asarray(a, dtype=bool)

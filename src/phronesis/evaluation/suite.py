@@ -21,7 +21,7 @@ from .degeneration import repetition_rate
 from .refusal import is_refusal
 from .settings import EvalConfig
 from .stats import bootstrap_statistic, paired_bootstrap_statistic
-from .summary import agreement, summarise_metric, summarise_win_rate
+from .summary import add_holm, agreement, summarise_metric, summarise_win_rate
 
 Row = dict[str, Any]
 
@@ -184,4 +184,5 @@ def evaluate_models(cfg: EvalConfig, res: EvalResources, work: Path,
                  virtue_metrics(cfg, res, answers, virtue_questions)):
         metrics.update(step[0])
         items.update(step[1])
+    add_holm(metrics)
     return {"metrics": metrics, "items": items, "answers": answers}

@@ -77,3 +77,15 @@ def agreement(a: Values, b: Values) -> dict[str, Any]:
     chance = px * py + (1 - px) * (1 - py)
     kappa = None if chance >= 1.0 else (agree - chance) / (1 - chance)
     return {"n": n, "agreement": agree, "kappa": kappa, "undecided": len(a) - n}
+
+
+def add_holm(metrics: dict[str, Any]) -> None:
+    """Give every difference vs base a `p_holm`: Holm-adjusted over all the metrics tested for that model."""
+    per_model: dict[str, list[dict[str, Any]]] = {}
+    for metric in metrics.values():
+        for model, diff in metric.get("vs_base", {}).items():
+            if diff.get("p") is not None:
+                per_model.setdefault(model, []).append(diff)
+    for diffs in per_model.values():
+        for diff, adjusted in zip(diffs, stats.holm([float(d["p"]) for d in diffs])):
+            diff["p_holm"] = adjusted

@@ -23,8 +23,10 @@ def format_ci(entry: dict[str, Any]) -> str:
 
 def format_diff(entry: dict[str, Any]) -> str:
     against = f" vs {entry['against']}" if entry.get("against") else ""
+    holm = f" p_holm={_num(entry['p_holm'])}" if entry.get("p_holm") is not None else ""
+    small = " n<20" if 0 < entry.get("n", 20) < 20 else ""
     return (f"{_num(entry.get('diff'), signed=True)} [{_num(entry.get('lo'), True)}, {_num(entry.get('hi'), True)}] "
-            f"p={_num(entry.get('p'))} ({entry.get('test', '?')}{against})")
+            f"p={_num(entry.get('p'))}{holm} ({entry.get('test', '?')}{against}){small}")
 
 
 def table_rows(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
