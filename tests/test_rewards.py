@@ -186,3 +186,19 @@ def test_base_load_reports_only_unexpected_missing_weights(tiny_model_dir, tmp_p
     save_file({k: v for k, v in weights.items() if k != dropped}, broken / "model.safetensors")
     with pytest.warns(UserWarning, match=r"1 weights missing from the checkpoint"):
         load_seqcls_base(str(broken))
+
+
+def test_a_folder_without_a_trained_score_head_is_not_a_reward_model(tiny_model_dir, tmp_path):
+    """A chat model or a policy adapter would otherwise be scored with a randomly initialised head."""
+    import json
+
+    from phronesis.errors import ModelRefError
+    from phronesis.rewards.loading import load_reward_model
+
+    with pytest.raises(ModelRefError, match="no trained score head"):
+        load_reward_model(tiny_model_dir)  # a causal LM folder
+    policy = tmp_path / "policy_adapter"
+    policy.mkdir()
+    (policy / "adapter_config.json").write_text(json.dumps({"task_type": "CAUSAL_LM"}))
+    with pytest.raises(ModelRefError, match="CAUSAL_LM adapter, not a reward model"):
+        load_reward_model(policy)

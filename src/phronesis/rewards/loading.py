@@ -53,13 +53,32 @@ def read_ensemble_spec(folder: str | Path) -> dict[str, Any]:
 
 
 def rm_kind(folder: Path) -> str:
+    """ensemble | lora | seqcls; a folder without a trained score head (a chat model, a policy adapter) is refused,
+    since loading it would score with a randomly initialised head."""
     if (folder / ENSEMBLE_FILE).exists():
         return "ensemble"
     if (folder / "adapter_config.json").exists():
+        task = _json_field(folder / "adapter_config.json", "task_type")
+        if task not in (None, "SEQ_CLS"):
+            raise ModelRefError(f"{folder}: a {task} adapter, not a reward model (reward adapters are SEQ_CLS with a "
+                                f"trained score head; train one with the train_reward stage)")
         return "lora"
     if (folder / "config.json").exists():
+        architectures = _json_field(folder / "config.json", "architectures") or []
+        if not any(str(a).endswith("ForSequenceClassification") for a in architectures):
+            raise ModelRefError(f"{folder}: {', '.join(map(str, architectures)) or 'this model'} has no trained score "
+                                f"head, so it is not a reward model (export one with `phronesis rm export`)")
         return "seqcls"
     raise ModelRefError(f"{folder}: not a reward model (no {ENSEMBLE_FILE}, adapter_config.json or config.json)")
+
+
+def _json_field(path: Path, key: str) -> Any:
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get(key)
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ModelRefError(f"{path}: unreadable ({exc})") from None
 
 
 def load_reward_model(path: str | Path, precision: Precision = "fp32", batch_size: int = 8) -> RewardModel:
