@@ -107,3 +107,14 @@ def test_bad_input_exits_2_with_one_line(case: Case, tmp_path: Path):
 
 def test_corpus_is_large_enough():
     assert len(CASES) >= 30
+
+
+@pytest.mark.parametrize("override, key", [("evaluate.max_new_tokens=-5", "max_new_tokens"),
+                                           ("rl.num_generations=0", "num_generations"),
+                                           ("best_of_n.n=0", "n")])
+def test_out_of_range_numbers_are_refused_before_any_stage_runs(override, key):
+    from phronesis.errors import ConfigError
+    from phronesis.pipeline import load_pipeline_config
+
+    with pytest.raises(ConfigError, match=key):
+        load_pipeline_config(None, [override])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from ..config import StrictModel
 from ..constitution import ConstitutionConfig
@@ -27,26 +27,26 @@ class EvalConfig(StrictModel):
     # An outside harmful set (e.g. wheel:harmbench) reported on its own; no phronesis stage trains on it.
     external: PromptSetSpec | None = None
     paraphrases: str | None = "builtin:eval/paraphrase_groups.jsonl"  # None skips consistency
-    paraphrase_groups: int = 4
-    paraphrases_per_group: int = 5
+    paraphrase_groups: int = Field(4, ge=1)
+    paraphrases_per_group: int = Field(5, ge=2)
     jailbreaks: str | None = "builtin:eval/jailbreaks.yaml"  # None skips jailbreak robustness
-    jailbreak_templates: int = 2
-    jailbreak_prompts: int = 4
-    max_new_tokens: int = 64
-    temperature: float = 0.0
-    batch_size: int = 8
-    chunk_size: int = 8  # rows per checkpoint write
+    jailbreak_templates: int = Field(2, ge=0)
+    jailbreak_prompts: int = Field(4, ge=0)
+    max_new_tokens: int = Field(64, ge=1)
+    temperature: float = Field(0.0, ge=0)
+    batch_size: int = Field(8, ge=1)
+    chunk_size: int = Field(8, ge=1)  # rows per checkpoint write
     judge: EvalJudgeConfig = EvalJudgeConfig()
     embedder: str | None = "catalog:minilm-l6-v2"  # None skips consistency
     reward_models: dict[str, str] = {}  # name -> RM path for the virtue ensemble; empty skips it
-    virtue_max_new_tokens: int = 32
+    virtue_max_new_tokens: int = Field(32, ge=1)
     constitution: ConstitutionConfig = ConstitutionConfig()
     base: str = "base"  # which model the others are compared with
-    tie_margin: float = 0.05
-    bootstrap: int = 2000
-    permutations: int = 10000
+    tie_margin: float = Field(0.05, ge=0, lt=0.5)
+    bootstrap: int = Field(2000, ge=100)
+    permutations: int = Field(10000, ge=100)
     seed: int = 0
-    samples: int = 6
+    samples: int = Field(6, ge=0)
 
     @field_validator("harmful", "benign", "external")
     @classmethod

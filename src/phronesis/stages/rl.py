@@ -25,16 +25,16 @@ class RLStageConfig(StrictModel):
     init: Literal["auto", "sft", "base"] = "auto"
     prompt_sets: list[str] = ["harmful_train"]  # names from `prompts:`; never an evaluation set
     paraphrase_groups: str | None = None  # JSONL of {id, paraphrases}; each paraphrase a prompt with group=id
-    max_prompts: int | None = 64
+    max_prompts: int | None = Field(64, ge=1)
     reward_model: str | None = None  # `stage:train_reward` or a path for phronesis.rewards.load_reward_model
     sage_weight: float = 0.0  # > 0 adds the SaGE-consistency group member (needs paraphrase groups)
     embedder: str = "embedder"  # `models:` entry for SaGE
-    steps: int = 10
+    steps: int = Field(10, ge=1)
     kl_coef: float = 0.05
     reward_normalization: Literal["group", "batch", "none"] = "group"
-    max_completion_length: int = 64
-    max_prompt_length: int = 256
-    num_generations: int = 4
+    max_completion_length: int = Field(64, ge=1)
+    max_prompt_length: int = Field(256, ge=1)
+    num_generations: int = Field(4, ge=2)  # a group needs two completions to compare
     use_vllm: bool = False  # GRPO only, needs the vllm extra and a GPU
     lora: LoraSettings = LoraSettings()
     trl: dict[str, Any] = Field(default_factory=dict)  # straight to GRPOConfig / RLOOConfig
