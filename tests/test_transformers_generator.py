@@ -62,3 +62,12 @@ def test_repetition_penalty_changes_greedy_output(tiny):
     assert gen.generate(PROMPTS, GenerationParams(max_new_tokens=24, repetition_penalty=1.0)) == plain
     penalised = gen.generate(PROMPTS, GenerationParams(max_new_tokens=24, repetition_penalty=5.0))
     assert penalised != plain  # a random model repeats itself within 24 greedy tokens; the penalty breaks that
+
+
+def test_a_conversation_ending_with_an_assistant_turn_is_continued(tiny):
+    _, tokenizer = tiny
+    opened = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "I can't help with"}]
+    text = render_chat(tokenizer, opened)
+    assert text.rstrip().endswith("I can't help with")  # no end-of-turn, no new assistant header
+    fresh = render_chat(tokenizer, opened[:1])
+    assert text.startswith(fresh.rstrip()[: len(fresh.rstrip()) // 2])

@@ -22,7 +22,7 @@ app = typer.Typer(
 )
 
 # One line per concern: the module defines `register(app)`.
-COMMAND_MODULES = ["core", "judge", "reward", "evaluate", "report"]
+COMMAND_MODULES = ["core", "judge", "reward", "evaluate", "report", "bench"]
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_name}").register(app)
