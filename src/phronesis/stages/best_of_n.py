@@ -122,6 +122,13 @@ def _candidate(text: str, opener: str, wants: str, max_repetition: float) -> Row
             **score_candidate(answer, reason, wants, max_repetition)}
 
 
+def _unsampled_openers(row: Row, cfg: BestOfNConfig) -> list[str]:
+    """Candidates written by the constitution, not sampled: the opener alone, and the twin's opener."""
+    alone = [row["principle"].opener] if cfg.opener_alone and cfg.opener_samples else []
+    twin = [row["twin_opener"]] if cfg.twin_opener else []
+    return [text for text in alone + twin if text]
+
+
 def sample_and_select(generator: Generator, rows: Sequence[Row], cfg: BestOfNConfig, seed: int,
                       checkpoint: RowCheckpoint, judge: Any = None) -> list[Row]:
     """Pure core: each row (with `principle`, a resolved Principle and `n`) gets scored `candidates`.
@@ -140,11 +147,8 @@ def sample_and_select(generator: Generator, rows: Sequence[Row], cfg: BestOfNCon
                 for text in texts:
                     candidates[i].append(_candidate(text, opener, chunk[i]["principle"].wants, cfg.max_repetition))
         for row, cands in zip(chunk, candidates):
-            p = row["principle"]
-            for opener in ([p.opener] if cfg.opener_alone and cfg.opener_samples else []) + \
-                          ([row["twin_opener"]] if cfg.twin_opener else []):
-                if opener:
-                    cands.append(_candidate(Completion(""), opener, p.wants, cfg.max_repetition))
+            cands += [_candidate(Completion(""), text, row["principle"].wants, cfg.max_repetition)
+                      for text in _unsampled_openers(row, cfg)]
         if judge is not None:
             flat = [(row["prompt"], c) for row, cands in zip(chunk, candidates) for c in cands]
             for (_, c), value in zip(flat, judge.scores([p for p, _ in flat], [c["text"] for _, c in flat])):
