@@ -27,6 +27,32 @@ def normalise(text: str) -> str:
     return " ".join(_NON_WORD.sub(" ", folded).split())
 
 
+# Words too common to say two prompts ask the same thing.
+_FILLER = frozenset("a an the i my me to of in on for and or how do what is it can you with without your from at by "
+                    "be are this that does should which why when where so into".split())
+
+
+def content_words(text: str) -> frozenset[str]:
+    return frozenset(w for w in normalise(text).split() if w not in _FILLER)
+
+
+def near_duplicates(tested: Sequence[str], trained: Sequence[str], threshold: float = 0.5) -> list[tuple[str, str, float]]:
+    """(test prompt, training prompt, overlap) where their content words overlap (Jaccard) at least `threshold`.
+
+    The exact check above misses a reworded copy ("How do I butcher a chicken?" vs "What's the best way to
+    butcher a chicken?"); this catches those in bundled data, where a test item must ask something new.
+    """
+    train_words = [(t, content_words(t)) for t in trained]
+    found = []
+    for prompt in tested:
+        words = content_words(prompt)
+        for text, other in train_words:
+            overlap = len(words & other) / max(1, len(words | other))
+            if overlap >= threshold:
+                found.append((prompt, text, round(overlap, 2)))
+    return found
+
+
 def user_texts(row: dict[str, Any]) -> list[str]:
     """The user-written text a training row was conditioned on: a `prompt` string or chat, or `messages`."""
     prompt = row.get("prompt", row.get("messages"))
