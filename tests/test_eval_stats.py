@@ -33,6 +33,39 @@ def test_bootstrap_ci_width_shrinks_with_more_data():
     assert (large["hi"] - large["lo"]) < (small["hi"] - small["lo"]) / 4
 
 
+def test_jackknife_acceleration_by_hand():
+    # x = 0, 0, 3: leave-one-out means 1.5, 1.5, 0; their mean 1; d = -0.5, -0.5, 1
+    # a = sum(d^3) / (6 * sum(d^2)^1.5) = 0.75 / (6 * 1.5^1.5)
+    assert stats.jackknife_acceleration(np.array([0.0, 0.0, 3.0])) == pytest.approx(0.75 / (6 * 1.5 ** 1.5))
+    assert stats.jackknife_acceleration(np.array([1.0, 2.0, 3.0])) == pytest.approx(0.0)  # symmetric
+
+
+def _percentile_interval(x, seed):
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, x.size, size=(stats.N_BOOT, x.size))].mean(axis=1)
+    return np.percentile(means, [2.5, 97.5])
+
+
+def test_bca_shifts_the_interval_towards_the_long_tail_of_skewed_data():
+    x = np.random.default_rng(4).exponential(size=25)
+    ci = stats.bootstrap_ci(x, seed=0)
+    lo, hi = _percentile_interval(x, seed=0)  # the same resamples, plain percentiles
+    assert ci["method"] == "bca"
+    assert ci["lo"] > lo and ci["hi"] > hi
+
+
+def test_bca_covers_a_skewed_mean_better_than_the_percentile_interval():
+    rng = np.random.default_rng(2)
+    bca = percentile = 0
+    for trial in range(300):
+        x = rng.lognormal(size=15)  # true mean e^0.5
+        ci = stats.bootstrap_ci(x, n_boot=1000, seed=trial)
+        bca += ci["lo"] <= math.exp(0.5) <= ci["hi"]
+        lo, hi = _percentile_interval(x, seed=trial)
+        percentile += lo <= math.exp(0.5) <= hi
+    assert bca > percentile
+
+
 def test_empty_and_constant_inputs():
     assert math.isnan(stats.bootstrap_ci([])["mean"])
     ci = stats.bootstrap_ci([2.0, 2.0, 2.0])
