@@ -60,16 +60,21 @@ def test_sage_identical_orthogonal_and_three_node_by_hand():
 
     assert sage_score(["same"] * 5, Fixed([[1.0, 0.0]] * 5)) == pytest.approx(1.0)
     assert sage_score(["a", "b", "c"], Fixed(np.eye(3))) == pytest.approx(0.0, abs=1e-9)
-    # Three nodes, similarities s12 = 0.8, s13 = 0.6, s23 = 0.6 (alpha = 10):
-    # degrees d1 = 1.4, d2 = 1.4, d3 = 1.2; p_i ∝ d_i^10; mean edge = 2.0 / 3.
-    d = [1.4, 1.4, 1.2]
-    w = [x ** 10 for x in d]
-    p = [x / sum(w) for x in w]
-    entropy = -sum(q * math.log(q) for q in p)
-    expected = (2.0 / 3) * entropy / math.log(3)
-    sim = [[1, 0.8, 0.6], [0.8, 1, 0.6], [0.6, 0.6, 1]]
-    assert sage_from_similarity(sim) == pytest.approx(expected)
-    assert 0.5 < expected < 2 / 3  # sanity of the hand computation itself
+    # Equal similarity s between every pair: uniform degrees, entropy log n, so the score is s itself.
+    for s_all in (0.2, 0.5, 0.9):
+        sim = [[1.0 if i == j else s_all for j in range(4)] for i in range(4)]
+        assert sage_from_similarity(sim) == pytest.approx(s_all)
+    # Not monotone (documented in sage.py): raising one pair from 0.5 to 0.9 makes two nodes dominate the
+    # degree distribution; its entropy falls faster than the mean edge rises. By hand: degrees 1.4, 1.4, 1.0,
+    # p = (1, 1, (1/1.4)^10) / sum, mean edge 1.9/3 -> 0.442.
+    improved = [[1, 0.9, 0.5], [0.9, 1, 0.5], [0.5, 0.5, 1]]
+    q = [1.0, 1.0, (1 / 1.4) ** 10]
+    probs = [x / sum(q) for x in q]
+    by_hand = (1.9 / 3) * -sum(x * math.log(x) for x in probs) / math.log(3)
+    assert sage_from_similarity(improved) == pytest.approx(by_hand) == pytest.approx(0.442, abs=1e-3)
+    # Order of the answers does not matter.
+    shuffled = [[1, 0.5, 0.5], [0.5, 1, 0.9], [0.5, 0.9, 1]]
+    assert sage_from_similarity(shuffled) == pytest.approx(sage_from_similarity(improved))
 
 
 class ScriptedScorer:

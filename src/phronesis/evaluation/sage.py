@@ -1,8 +1,16 @@
 """SaGE moral consistency: semantic-graph entropy over answers to paraphrases of one question.
 
-Nodes are keyed by *position*. The released SaGE code keyed them by answer text,
-so identical answers collapsed into one node and a perfectly consistent model
-scored near 0; here identical answers score exactly 1.0.
+After Bonagiri et al., "SaGE: Evaluating Moral Consistency in Large Language Models" (LREC-COLING 2024,
+arXiv:2402.13709): answers are nodes of a graph weighted by semantic similarity, and consistency is read
+from the entropy of that graph. The authors' released repository has no graph or entropy code, so this is
+our reading of the paper's definition, with nodes keyed by position (identical answers stay separate
+nodes, so a perfectly consistent model scores exactly 1.0).
+
+Properties (tested): identical answers -> 1; mutually orthogonal -> 0; every pair at similarity s -> s;
+invariant to the order of the answers. It is *not* monotone in one pair: three answers at 0.5 score 0.500,
+and raising one pair to 0.9 gives 0.442, because two nodes then dominate the degree distribution and its
+entropy falls faster than the mean edge rises. Compare groups of equal size, and read it with the mean
+similarity beside it.
 """
 from __future__ import annotations
 
