@@ -23,6 +23,8 @@ def test_sage_member_rewards_the_consistent_answers_of_a_group():
     assert scores[3] < min(scores[:3])  # the outlier lowers group consistency: lowest marginal reward
     shared = SageConsistencyReward(CharEmbedder(), mode="shared").score_groups([None] * 4, answers, ["g"] * 4)
     assert shared == pytest.approx([member.last_group_scores["g"]] * 4)
+    ungrouped = member.score_groups([None] * 4, answers, [None] * 4)  # plain prompts, no paraphrase group
+    assert ungrouped == [0.0] * 4 and member.last_group_scores == {}
 
 
 def fake_parts(metrics, calls):
@@ -105,3 +107,19 @@ def test_sft_under_accelerate_two_cpu_processes_matches_single_process(tiny_mode
     assert any(v.abs().sum() > 0 for k, v in one.items() if "lora_B" in k)
     for key in one:
         assert (one[key] - two[key]).abs().max().item() < 1e-4, key
+
+
+def test_rl_groups_only_paraphrases_and_sage_needs_them():
+    from pydantic import ValidationError
+
+    from phronesis.stages.rl import RLStageConfig, prompt_rows
+
+    class Ctx:
+        def prompt_rows(self, names):
+            return [{"id": "harmful_train/h1", "prompt": "plain request"}]
+
+    rows = prompt_rows(Ctx(), RLStageConfig(paraphrase_groups="prompts/paraphrase_train.jsonl", max_prompts=None))
+    assert rows[0]["group"] is None  # not its own group: SaGE would reward sameness of its samples
+    assert {r["group"] for r in rows[1:]} and None not in {r["group"] for r in rows[1:]}
+    with pytest.raises(ValidationError, match="paraphrase_groups"):
+        RLStageConfig(sage_weight=0.5)

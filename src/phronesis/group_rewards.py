@@ -29,7 +29,8 @@ class SageConsistencyReward:
         sim = (emb @ emb.T).tolist()
         members: dict[str, list[int]] = defaultdict(list)
         for index, group in enumerate(groups):
-            members[str(group)].append(index)
+            if group is not None:  # a prompt outside every paraphrase group has no consistency to measure
+                members[str(group)].append(index)
         scores = [0.0] * len(completions)
         self.last_group_scores = {}
         for group, idx in members.items():

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ..config import StrictModel
 from ..errors import BackendUnavailable, StageError
@@ -39,6 +39,13 @@ class RLStageConfig(StrictModel):
     lora: LoraSettings = LoraSettings()
     trl: dict[str, Any] = Field(default_factory=dict)  # straight to GRPOConfig / RLOOConfig
     ppo: dict[str, Any] = Field(default_factory=dict)  # straight to phronesis.ppo.PPOSettings
+
+    @model_validator(mode="after")
+    def _sage_needs_paraphrases(self):
+        if self.sage_weight > 0 and not self.paraphrase_groups:
+            raise ValueError("sage_weight > 0 needs paraphrase_groups: SaGE measures consistency across "
+                             "paraphrases of one question, which plain prompts do not have")
+        return self
 
 
 def trl_overrides(cfg: RLStageConfig) -> dict[str, Any]:
@@ -85,11 +92,15 @@ def train_policy(cfg: RLStageConfig, base: str, rows: list[dict[str, Any]], out:
 
 
 def prompt_rows(ctx, cfg: RLStageConfig) -> list[dict[str, Any]]:
-    """Chat prompts for the trainer; paraphrase groups add a `group` column for group rewards."""
+    """Chat prompts for the trainer; paraphrase groups add a `group` column for group rewards.
+
+    Plain prompts get no group: grouping them by prompt id would make SaGE reward the sameness of the
+    samples of one prompt (low diversity), not consistency across paraphrases of one question.
+    """
     from ..io import read_jsonl
     from ..sources import builtin_path
 
-    rows = [{"prompt": [{"role": "user", "content": r["prompt"]}], "group": r["id"]}
+    rows = [{"prompt": [{"role": "user", "content": r["prompt"]}], "group": None}
             for r in ctx.prompt_rows(cfg.prompt_sets)]
     if cfg.paraphrase_groups:
         path = Path(cfg.paraphrase_groups)
