@@ -51,3 +51,13 @@ def test_uncertainty_penalty_prefers_the_item_members_agree_on():
         agg = Aggregator(name=name)
         assert agg.combine(agree)[0] > agg.combine(disagree)[0], name
     assert Aggregator(name="mean").combine(agree) == Aggregator(name="mean").combine(disagree)
+
+
+def test_a_member_without_a_normaliser_is_an_error_not_raw_scores_mixed_with_z_scores():
+    half = EnsembleRewardModel(MEMBERS, Aggregator(name="mean"), {"a": Normaliser(mean=2.0, std=1.0, n=2)})
+    with pytest.raises(ValueError, match="member.s. b have no z-score normaliser"):
+        half.score(["p", "p"], ["x", "y"])
+    with pytest.raises(ValueError, match="a, b have no z-score normaliser"):
+        EnsembleRewardModel(MEMBERS).score(["p", "p"], ["x", "y"])
+    lone = EnsembleRewardModel({"a": MEMBERS["a"]}, Aggregator(name="mean"))  # one member: its own scale
+    assert lone.score(["p", "p"], ["x", "y"]) == [1.0, 3.0]

@@ -114,11 +114,13 @@ def test_stage_writes_adapters_and_an_ensemble_then_rm_eval_reads_it(tiny_model_
         "stages": ["train_reward"],
         "train_reward": {"sets": [{"name": "action", "path": str(tmp_path / "action.jsonl")},
                                   {"name": "motivation", "path": str(tmp_path / "motivation.jsonl")}],
+                         "min_calibration": 8,  # 2 sets x 2 held-out pairs x (chosen, rejected)
                          "trl": {"max_steps": 2, "per_device_train_batch_size": 4, "eval_steps": 2}}})
     outcome = run_pipeline(config)[0]
     spec = json.loads((outcome.path / "ensemble.json").read_text())
     assert [m["name"] for m in spec["members"]] == ["action", "motivation"]
     assert set(spec["normalisation"]) == {"action", "motivation"}
+    assert spec["normalisation"]["action"]["n"] == 8  # fitted on every member's held-out completions
     assert outcome.manifest["counts"]["action"]["train_kept"] == 8
     ensemble = load_reward_model(outcome.path)
     assert isinstance(ensemble, EnsembleRewardModel) and len(ensemble.score(["q"], ["a"])) == 1
@@ -130,3 +132,13 @@ def test_stage_writes_adapters_and_an_ensemble_then_rm_eval_reads_it(tiny_model_
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert metrics["pairs"] == 10 and set(metrics["members"]) == {"action", "motivation"}
     assert metrics["length_baseline_accuracy"] == 1.0  # "Use the kill command." is longer than "I cannot help."
+
+
+def test_too_few_held_out_completions_to_fit_z_scores_stop_the_stage(tmp_path):
+    from phronesis.errors import StageError
+    from phronesis.stages.train_reward import calibrate_and_save
+
+    cfg = TrainRewardConfig(sets=[{"name": "a", "path": "a.jsonl"}])
+    with pytest.raises(StageError, match="10 held-out completions.*min_calibration is 32"):
+        calibrate_and_save(tmp_path, ["a"], cfg, ["q"] * 10, ["x"] * 10, lambda paths: {})
+    assert not (tmp_path / "ensemble.json").exists()

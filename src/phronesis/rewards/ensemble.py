@@ -101,8 +101,15 @@ class EnsembleRewardModel:
         return {name: list(member.score(prompts, completions)) for name, member in self.members.items()}
 
     def normalise(self, raw: dict[str, Sequence[float]]) -> dict[str, list[float]]:
-        return {name: (self.normalisers[name].apply(s) if name in self.normalisers else [float(x) for x in s])
-                for name, s in raw.items()}
+        """z-scores per member. Raw scores only for a lone uncalibrated member: members' raw scales differ,
+        so mixing raw with z-scored (or two raw) members would let one scale dominate the aggregate."""
+        if not self.normalisers and len(raw) == 1:
+            return {name: [float(x) for x in s] for name, s in raw.items()}
+        missing = sorted(set(raw) - set(self.normalisers))
+        if missing:
+            raise ValueError(f"reward ensemble: member(s) {', '.join(missing)} have no z-score normaliser; "
+                             f"calibrate the ensemble (train_reward does) before combining members")
+        return {name: self.normalisers[name].apply(s) for name, s in raw.items()}
 
     def score_members(self, prompts: Sequence[PromptLike],
                       completions: Sequence[str | Conversation]) -> tuple[list[float], dict[str, list[float]]]:

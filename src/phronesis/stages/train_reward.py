@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional, Sequence
 from pydantic import Field, model_validator
 
 from ..config import StrictModel
-from ..errors import DataError
+from ..errors import DataError, StageError
 from ..io import atomic_write_json, read_json, read_jsonl
 from ..records import preference_row
 from ..rewards.ensemble import Aggregator, Normaliser
@@ -55,6 +55,9 @@ class TrainRewardConfig(StrictModel):
     center_rewards_coefficient: Optional[float] = None
     aggregator: Aggregator = Aggregator()
     calibration_rows: int = Field(64, ge=1)  # held-out pairs per set used to fit z-scores
+    # Fewer held-out completions than this and the z-scores' mean and std are mostly noise (the demo once
+    # fitted them on ten); the stage stops instead of saving them. The fitted n is stored in ensemble.json.
+    min_calibration: int = Field(32, ge=2)
     trl: dict[str, Any] = Field(default_factory=dict)  # passed straight to trl.RewardConfig
 
 
@@ -127,9 +130,12 @@ def calibrate_and_save(out_root: Path, names: list[str], cfg: TrainRewardConfig,
     from ..rewards.ensemble import EnsembleRewardModel
     from ..rewards.loading import save_ensemble
 
+    if len(completions) < cfg.min_calibration:
+        raise StageError(f"train_reward: {len(completions)} held-out completions to fit the ensemble's z-scores; "
+                         f"train_reward.min_calibration is {cfg.min_calibration} (more pairs, or a larger held-out share)")
     paths = {name: out_root / name for name in names}
     ensemble = EnsembleRewardModel(load_members(paths), cfg.aggregator)
-    normalisers = ensemble.calibrate(prompts, completions) if prompts else {}
+    normalisers = ensemble.calibrate(prompts, completions)
     save_ensemble(out_root, {n: str(p) for n, p in paths.items()}, cfg.aggregator, normalisers)
     return normalisers
 
