@@ -128,3 +128,12 @@ def test_chromium_renders_images_and_logs_no_errors(report_dir, chromium, tmp_pa
     assert marker, dom[-500:]
     assert marker.group(1) == "OK" and int(marker.group(2)) >= 5
     assert marker.group(3) == "1"  # only the probe's own script: the answer's <script> stayed text
+
+
+def test_cells_with_fewer_than_20_items_are_flagged_and_others_are_not():
+    from phronesis.report.tables import format_ci, format_diff
+
+    assert format_ci({"mean": 0.5, "lo": 0.2, "hi": 0.8, "n": 6}).endswith("n=6 n<20")
+    assert "n<20" not in format_ci({"mean": 0.5, "lo": 0.4, "hi": 0.6, "n": 20})
+    assert format_diff({"diff": 0.1, "lo": -0.2, "hi": 0.4, "p": 0.5, "test": "mcnemar", "n": 19}).endswith("n<20")
+    assert "n<20" not in format_diff({"diff": 0.1, "lo": 0.0, "hi": 0.2, "p": 0.05, "test": "mcnemar", "n": 50})

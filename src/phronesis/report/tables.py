@@ -14,8 +14,16 @@ def _num(value: float | None, signed: bool = False) -> str:
     return f"{value:+.3f}" if signed else f"{value:.3f}"
 
 
+SMALL_N = 20  # below this an interval is wide and a "difference" fragile: every cell says so
+
+
+def _small(entry: dict[str, Any]) -> str:
+    return f" n<{SMALL_N}" if 0 < entry.get("n", SMALL_N) < SMALL_N else ""
+
+
 def format_ci(entry: dict[str, Any]) -> str:
     text = f"{_num(entry.get('mean'))} [{_num(entry.get('lo'))}, {_num(entry.get('hi'))}] n={entry.get('n', 0)}"
+    text += _small(entry)
     if entry.get("undecided"):
         text += f" ({entry['undecided']} undecided)"
     return text
@@ -24,9 +32,8 @@ def format_ci(entry: dict[str, Any]) -> str:
 def format_diff(entry: dict[str, Any]) -> str:
     against = f" vs {entry['against']}" if entry.get("against") else ""
     holm = f" p_holm={_num(entry['p_holm'])}" if entry.get("p_holm") is not None else ""
-    small = " n<20" if 0 < entry.get("n", 20) < 20 else ""
     return (f"{_num(entry.get('diff'), signed=True)} [{_num(entry.get('lo'), True)}, {_num(entry.get('hi'), True)}] "
-            f"p={_num(entry.get('p'))}{holm} ({entry.get('test', '?')}{against}){small}")
+            f"p={_num(entry.get('p'))}{holm} ({entry.get('test', '?')}{against}){_small(entry)}")
 
 
 def table_rows(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
