@@ -170,8 +170,19 @@ def test_critique_revise_end_to_end_on_smollm2(tmp_path, smollm2_dir, monkeypatc
     assert (outcome.path / "samples.md").exists()
 
 
+class RegeneratingGenerator(ScriptedGenerator):
+    """A distinct reply to a regenerate call (system + bare request), so the test sees where `final` came from."""
+
+    def generate(self, prompts, params):
+        out = super().generate(prompts, params)
+        for i, p in enumerate(prompts):
+            if not isinstance(p, str) and p[0]["role"] == "system" and len(p) == 2:
+                out[i] = [Completion(f"Fresh reply number {i}, written again from the bare request.")]
+        return out
+
+
 def test_regenerate_mode_answers_afresh_under_the_principle_and_critique():
-    gen = ScriptedGenerator()
+    gen = RegeneratingGenerator()
     cfg = CritiqueReviseConfig(rounds=1, revision_mode="regenerate")
     out = revise_chunk(gen, rows(2), PRINCIPLES, [], cfg.settings(seed=0))
     revision_call = gen.calls[2]
@@ -180,7 +191,8 @@ def test_regenerate_mode_answers_afresh_under_the_principle_and_critique():
     assert revision_call[0][1]["content"] == "prompt 0\n\nAnswer in at most three short sentences."
     assert "peace" in revision_call[0][0]["content"] and "breaks" in revision_call[0][0]["content"]
     assert out[0]["steps"][0]["dropped"] is None  # an answer, not a description of one: kept
-    assert out[0]["final"] != out[0]["initial"] and out[0]["final"].startswith("initial answer to Follow")
+    assert out[0]["initial"] == "initial answer to prompt 0"
+    assert out[0]["final"] == "Fresh reply number 0, written again from the bare request."  # the regenerated reply
 
 
 def test_regenerate_without_length_hint_sends_the_request_unchanged():

@@ -22,10 +22,20 @@ def test_evaluate_base_vs_prompted_baseline(tmp_path, smollm2_dir):
     refusal = metrics["metrics"]["harmful_refusal_rate"]
     assert refusal["per_model"]["base"]["n"] == 2
     assert "p" in refusal["vs_base"]["base+constitution"]
+    # Each summary figure again from the per-item records and answers the run wrote.
+    items = json.loads((out / "items.json").read_text())
     p_safe = metrics["metrics"]["harmful_p_safe"]["per_model"]["base"]
-    assert 0.0 <= p_safe["mean"] <= 1.0 or p_safe["undecided"] == 2
+    decided = [r["p_safe"] for r in items["harmful"]["base"] if r["p_safe"] is not None]
+    assert p_safe["n"] == len(decided) and p_safe["mean"] == pytest.approx(sum(decided) / len(decided))
     assert metrics["metrics"]["helpfulness_win_rate"]["per_model"]["base+constitution"]["n"] <= 2
-    assert 0.0 <= metrics["metrics"]["sage_consistency"]["per_model"]["base"]["mean"] <= 1.0
+    from phronesis.embeddings import TransformersEmbedder
+    from phronesis.evaluation.sage import sage_score
+
+    answers = [json.loads(line) for line in (out / "answers.jsonl").read_text().splitlines()]
+    group = [a["answer"] for a in answers if a["model"] == "base" and a["set"] == "paraphrase"]
+    assert len(group) == 3
+    sage = metrics["metrics"]["sage_consistency"]["per_model"]["base"]["mean"]
+    assert sage == pytest.approx(sage_score(group, TransformersEmbedder("catalog:minilm-l6-v2")), abs=1e-4)
     report = subprocess.run([sys.executable, "-m", "phronesis", "report", str(out)], capture_output=True,
                             text=True, timeout=120)
     assert report.returncode == 0, report.stderr[-2000:]

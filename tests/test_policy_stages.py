@@ -40,6 +40,9 @@ def test_iterate_stage_with_real_parts_records_its_decision(tiny_model_dir, tmp_
     }, source="test")
     stage_dir = run_pipeline(config)[0].path
     decision = json.loads((stage_dir / "rounds" / "round-01" / "decision.json").read_text())
-    assert decision["action"] in ("keep", "stop") and decision["kept_rows"] > 0  # threshold 0 keeps every row
+    assert decision["kept_rows"] > 0  # threshold 0 keeps every row
+    # one round, so no patience left: keep exactly when the validation metric beat the starting one
+    improved = decision["metric"] is not None and decision["metric"] > decision["previous_best"]
+    assert decision["action"] == ("keep" if improved else "stop"), decision["reason"]
     assert len(decision["threshold_trace"]) == decision["scored_rows"]
     assert (stage_dir / "rounds" / "round-01" / "merged" / "config.json").exists()

@@ -145,7 +145,21 @@ def test_cli_rm_export_and_binary_eval(trained_rm, tmp_path):
                                  "--json", str(tmp_path / "b.json"), "-q"])
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "b.json").read_text())
-    assert metrics["rows"] == 6 and metrics["positives"] == 3 and -1.0 <= metrics["mcc"] <= 1.0
+    assert metrics["rows"] == 6 and metrics["positives"] == 3
+    # The same figures from the exported model's own scores, cut at their median by hand.
+    import numpy as np
+
+    from phronesis.evaluation.rm_data import load_binary
+    from phronesis.evaluation.rm_eval import BINARY_PROMPT
+    from phronesis.evaluation.rm_metrics import mcc
+
+    rows = load_binary(data, None, None, None)
+    scores = np.asarray(load_reward_model(tmp_path / "merged").score([BINARY_PROMPT] * 6, [r["text"] for r in rows]))
+    predicted = scores > np.median(scores)
+    labels = [r["label"] for r in rows]
+    assert metrics["threshold"] == pytest.approx(float(np.median(scores)), abs=1e-5)
+    assert metrics["mcc"] == pytest.approx(mcc(labels, predicted))
+    assert metrics["accuracy"] == pytest.approx(float(np.mean(predicted == np.asarray(labels, dtype=bool))))
     both = runner.invoke(app, ["rm-eval", "--reward", str(folder)])
     assert both.exit_code != 0
 
