@@ -88,7 +88,9 @@ def test_iterate_stops_when_nothing_passes_threshold(tmp_path):
 
 
 def _run_job(args, env_extra, tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src"), **env_extra}
+    # The child needs the parent's import path too (a venv without an editable install, a GPU image's paths).
+    path = os.pathsep.join([str(Path(__file__).parents[1] / "src"), *filter(None, sys.path)])
+    env = {**os.environ, "PYTHONPATH": path, **env_extra}
     proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
 

@@ -70,7 +70,7 @@ def _next_token_logprobs(ref, text):
     import torch
 
     gen = direct(ref)
-    enc = gen.tokenizer([text], return_tensors="pt", add_special_tokens=False)
+    enc = gen.tokenizer([text], return_tensors="pt", add_special_tokens=False).to(gen.model.device)
     with torch.inference_mode():
         return torch.log_softmax(gen.model(**enc).logits[0, -1].float(), -1), gen.tokenizer
 

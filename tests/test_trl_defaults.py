@@ -4,11 +4,13 @@ import torch
 
 from phronesis.trl_adapter import _policy_args, _reward_config, machine_defaults
 
-pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU defaults")
 
 
 @pytest.fixture
 def cpu_bf16(monkeypatch):
+    """A CPU host whatever this machine is, so the CPU branch is tested on a GPU machine too."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
     def set_native(native: bool):
         monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
         monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
@@ -40,3 +42,10 @@ def test_user_trl_block_overrides_machine_defaults(cpu_bf16, tmp_path):
 def test_machine_defaults_never_ask_for_bf16_on_a_cpu_without_it(cpu_bf16):
     cpu_bf16(False)
     assert machine_defaults() == {"use_cpu": True, "bf16": False, "activation_checkpointing": False}
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_machine_defaults_on_a_gpu_host_follow_its_bf16_support(monkeypatch, bf16):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
+    assert machine_defaults() == {"bf16": bf16, "use_cpu": False}  # checkpointing left to TRL's default
