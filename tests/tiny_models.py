@@ -46,6 +46,19 @@ def build_tiny_causal_lm(seed: int = 0):
     return model, tokenizer
 
 
+def build_tiny_gpt2(seed: int = 0):
+    """Absolute position embeddings, unlike Llama's RoPE, so wrong position ids change its outputs."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    tokenizer = build_tiny_tokenizer()
+    torch.manual_seed(seed)
+    config = GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=4, n_positions=512,
+                        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+                        bos_token_id=tokenizer.bos_token_id)
+    return GPT2LMHeadModel(config).eval(), tokenizer
+
+
 def save_tiny_causal_lm(folder: Path, seed: int = 0) -> Path:
     model, tokenizer = build_tiny_causal_lm(seed)
     model.save_pretrained(folder, safe_serialization=True)

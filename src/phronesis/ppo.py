@@ -57,7 +57,10 @@ def _forward(model, value_head, sequences, attention, prompt_len):
     """Per-token log-probs of the completion and the value estimate before each token."""
     import torch
 
-    out = model(input_ids=sequences, attention_mask=attention, output_hidden_states=True)
+    # Positions as generate counts them: without them left padding shifts every position, and with
+    # absolute position embeddings a row's log-probs depend on its batch (RoPE alone would not notice).
+    positions = (attention.long().cumsum(-1) - 1).clamp(min=0)
+    out = model(input_ids=sequences, attention_mask=attention, position_ids=positions, output_hidden_states=True)
     logits = out.logits[:, prompt_len - 1:-1].float()
     targets = sequences[:, prompt_len:]
     logprobs = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
