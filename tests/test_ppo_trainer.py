@@ -29,3 +29,37 @@ def test_left_padding_does_not_change_a_rows_log_probs(build):
         alone_logprobs, alone_values = ppo._forward(model, head, alone, torch.ones_like(alone), len(short_prompt))
     torch.testing.assert_close(padded_logprobs[0], alone_logprobs[0], atol=1e-5, rtol=0)
     torch.testing.assert_close(padded_values[0], alone_values[0], atol=1e-5, rtol=0)
+
+
+def _trainer(model_dir, out_dir, reward_fn, lora=None, **settings):
+    from policy_fakes import ROWS_PROMPT
+
+    cfg = ppo.PPOSettings(**{"steps": 1, "batch_size": 2, "mini_batch_size": 2, "ppo_epochs": 1,
+                             "max_new_tokens": 6, **settings})
+    return ppo.PPOTrainer(model_dir, ROWS_PROMPT, out_dir, reward_fn, lora or LoraSettings(r=4, alpha=8), cfg)
+
+
+def _no_reward(prompts, completions, **columns):
+    return [0.0] * len(completions)
+
+
+def test_update_sees_the_rollouts_policy_so_the_first_ratio_is_one(tiny_model_dir, tmp_path, monkeypatch):
+    trainer = _trainer(tiny_model_dir, tmp_path, _no_reward, LoraSettings(r=4, alpha=8, dropout=0.5))
+    with torch.no_grad():  # lora_B starts at zero, which would hide the dropout on the LoRA path
+        for name, param in trainer.model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(std=0.5)
+    first = []
+    real_loss = ppo.ppo_loss
+
+    def recording_loss(model, value_head, batch, advantages, returns, idx, cfg):
+        if not first:  # before any optimizer step: the weights the rollout sampled with
+            new, _ = ppo._forward(model, value_head, batch.sequences[idx], batch.attention[idx], batch.prompt_len)
+            mask = batch.completion_mask[idx].bool()
+            first.append((new.detach()[mask], batch.logprobs[idx][mask]))
+        return real_loss(model, value_head, batch, advantages, returns, idx, cfg)
+
+    monkeypatch.setattr(ppo, "ppo_loss", recording_loss)
+    trainer.step(1)
+    new, old = first[0]
+    torch.testing.assert_close(torch.exp(new - old), torch.ones_like(old), atol=1e-5, rtol=0)

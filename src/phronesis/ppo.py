@@ -259,7 +259,9 @@ class PPOTrainer:
         rewards, kl = token_rewards(scores, batch.logprobs, batch.ref_logprobs, mask, self.cfg.kl_coef)
         advantages, returns = gae(rewards, batch.values * mask, mask, self.cfg.gamma, self.cfg.lam)
         advantages = masked_whiten(advantages, mask)
-        self.model.train()
+        # Eval mode as in the rollout: with LoRA dropout on here the new log-probs would be a noisy
+        # other policy's, so the ratio is biased and not 1 at the first epoch on unchanged weights.
+        self.model.eval()
         stats: list[dict[str, float]] = []
         for _ in range(self.cfg.ppo_epochs):
             perm = torch.randperm(scores.shape[0])
