@@ -63,3 +63,32 @@ def test_update_sees_the_rollouts_policy_so_the_first_ratio_is_one(tiny_model_di
     trainer.step(1)
     new, old = first[0]
     torch.testing.assert_close(torch.exp(new - old), torch.ones_like(old), atol=1e-5, rtol=0)
+
+
+def test_gradients_are_clipped_before_the_optimizer_steps(tiny_model_dir, tmp_path, monkeypatch):
+    def length_reward(prompts, completions, **columns):
+        return [float(len(c[0]["content"])) for c in completions]
+
+    trainer = _trainer(tiny_model_dir, tmp_path, length_reward, max_grad_norm=1e-3, mini_batch_size=1)
+    norms_at_step = []
+    real_step = trainer.optimizer.step
+
+    def recording_step(*args, **kwargs):
+        grads = [p.grad for p in trainer.trainable if p.grad is not None]
+        norms_at_step.append(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])).item())
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(trainer.optimizer, "step", recording_step)
+    stats = trainer.step(1)
+    assert stats["grad_norm"] > 1e-2  # the raw gradients were far above the bound ...
+    assert len(norms_at_step) == 2 and max(norms_at_step) <= 1e-3 * (1 + 1e-4)  # ... the optimizer saw them cut
+
+
+def test_rl_stage_passes_max_grad_norm_to_ppo_and_a_zero_bound_is_refused():
+    from pydantic import ValidationError
+
+    from phronesis.stages.rl import RLStageConfig, ppo_settings
+
+    assert ppo_settings(RLStageConfig(algorithm="ppo", ppo={"max_grad_norm": 0.5}), seed=0).max_grad_norm == 0.5
+    with pytest.raises(ValidationError, match="max_grad_norm"):
+        ppo.PPOSettings(max_grad_norm=0)

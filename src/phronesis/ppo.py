@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from pydantic import Field
+
 from .config import StrictModel
 from .lora import LoraSettings
 
@@ -35,6 +37,7 @@ class PPOSettings(StrictModel):
     cliprange: float = 0.2
     cliprange_value: float = 0.2
     vf_coef: float = 0.1
+    max_grad_norm: float = Field(1.0, gt=0)  # one outlier mini-batch must not throw the adapter far
     whiten_rewards: bool = False  # normalise sequence rewards within each batch
     save_steps: int = 10
     seed: int = 0
@@ -161,8 +164,8 @@ class PPOTrainer:
         model = get_peft_model(base, self.lora.peft_config())
         value_head = torch.nn.Linear(base.config.hidden_size, 1)
         torch.nn.init.zeros_(value_head.weight), torch.nn.init.zeros_(value_head.bias)
-        params = [p for p in model.parameters() if p.requires_grad] + list(value_head.parameters())
-        optimizer = torch.optim.AdamW(params, lr=self.cfg.learning_rate)
+        self.trainable = [p for p in model.parameters() if p.requires_grad] + list(value_head.parameters())
+        optimizer = torch.optim.AdamW(self.trainable, lr=self.cfg.learning_rate)
         self.model, self.value_head, self.optimizer = self.accelerator.prepare(model, value_head, optimizer)
         self.start_step = self._resume()
 
@@ -270,13 +273,15 @@ class PPOTrainer:
                 with self.accelerator.autocast():
                     loss, info = ppo_loss(self.model, self.value_head, batch, advantages, returns, idx, self.cfg)
                 self.accelerator.backward(loss)
+                grad_norm = self.accelerator.clip_grad_norm_(self.trainable, self.cfg.max_grad_norm)
+                info["grad_norm"] = float(grad_norm) if grad_norm is not None else float("nan")  # before clipping
                 self.optimizer.step()
                 self.optimizer.zero_grad()
                 stats.append(info)
         mean = lambda key: sum(s[key] for s in stats) / len(stats)  # noqa: E731
         gathered = self.accelerator.gather(torch.stack([batch.scores.mean(), kl.mean()]).unsqueeze(0)).mean(0)
         return {"reward": gathered[0].item(), "kl": gathered[1].item(), "pg_loss": mean("pg_loss"),
-                "vf_loss": mean("vf_loss"), "clipfrac": mean("clipfrac"),
+                "vf_loss": mean("vf_loss"), "clipfrac": mean("clipfrac"), "grad_norm": mean("grad_norm"),
                 "completion_length": batch.completion_mask.sum(1).float().mean().item()}
 
     def train(self) -> "PPOResult":
