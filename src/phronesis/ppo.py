@@ -4,6 +4,7 @@ Policy = base model + LoRA; value head = one linear layer on the policy's last
 hidden state; reference = the same model with the adapter disabled (no second
 copy). Per-token reward = -kl_coef * (log p - log p_ref), plus the sequence reward
 on the last completion token; advantages by GAE; clipped policy and value losses.
+The logged KL is the k3 estimator, which unlike the k1 in the reward is never negative.
 Runs under `accelerate launch` (prompts are sharded by process, gradients all-reduced).
 """
 from __future__ import annotations
@@ -99,14 +100,25 @@ def gae(rewards, values, mask, gamma: float, lam: float):
 
 
 def token_rewards(scores, logprobs, ref_logprobs, mask, kl_coef: float):
-    """KL penalty on every completion token; the sequence score lands on the last one."""
+    """KL penalty (k1 = log p - log p_ref) on every completion token; the sequence score lands on the last one."""
     import torch
 
-    kl = (logprobs - ref_logprobs) * mask
-    rewards = -kl_coef * kl
+    rewards = -kl_coef * (logprobs - ref_logprobs) * mask
     last = (mask.sum(1) - 1).clamp(min=0).long()
     rewards[torch.arange(rewards.shape[0]), last] += scores
-    return rewards, kl.sum(1)
+    return rewards
+
+
+def kl_k3(logprobs, ref_logprobs, mask):
+    """KL(policy || reference) per row, summed over completion tokens, by the k3 estimator.
+
+    k1 = log p - log p_ref is unbiased too but a sampled sum often comes out negative, which reads
+    as a bug on a plot; k3 = exp(r) - 1 - r with r = log p_ref - log p is never below zero.
+    """
+    import torch
+
+    r = torch.where(mask.bool(), ref_logprobs - logprobs, torch.zeros_like(logprobs))
+    return (torch.expm1(r) - r).sum(1)
 
 
 def masked_whiten(x, mask, eps: float = 1e-8):
@@ -259,7 +271,8 @@ class PPOTrainer:
         if self.cfg.whiten_rewards and scores.numel() > 1:
             scores = (scores - scores.mean()) / (scores.std() + 1e-8)
         mask = batch.completion_mask.float()
-        rewards, kl = token_rewards(scores, batch.logprobs, batch.ref_logprobs, mask, self.cfg.kl_coef)
+        rewards = token_rewards(scores, batch.logprobs, batch.ref_logprobs, mask, self.cfg.kl_coef)
+        kl = kl_k3(batch.logprobs, batch.ref_logprobs, mask)
         advantages, returns = gae(rewards, batch.values * mask, mask, self.cfg.gamma, self.cfg.lam)
         advantages = masked_whiten(advantages, mask)
         # Eval mode as in the rollout: with LoRA dropout on here the new log-probs would be a noisy
