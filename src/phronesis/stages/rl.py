@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ..config import StrictModel
 from ..errors import BackendUnavailable, StageError
@@ -33,12 +33,20 @@ class RLStageConfig(StrictModel):
     kl_coef: float = 0.05
     reward_normalization: Literal["group", "batch", "none"] = "group"
     max_completion_length: int = Field(64, ge=1)
-    max_prompt_length: int = Field(256, ge=1)
+    max_prompt_length: int = Field(256, ge=1)  # ppo only: TRL's GRPO and RLOO have no prompt limit
     num_generations: int = Field(4, ge=2)  # a group needs two completions to compare
     use_vllm: bool = False  # GRPO only, needs the vllm extra and a GPU
     lora: LoraSettings = LoraSettings()
     trl: dict[str, Any] = Field(default_factory=dict)  # straight to GRPOConfig / RLOOConfig
     ppo: dict[str, Any] = Field(default_factory=dict)  # straight to phronesis.ppo.PPOSettings
+
+    @model_validator(mode="after")
+    def _prompt_length_only_where_honoured(self):
+        # TRL 1.16's GRPOConfig/RLOOConfig take no prompt length: a set value would be silently ignored
+        if self.algorithm != "ppo" and self.max_prompt_length != type(self).model_fields["max_prompt_length"].default:
+            raise ValueError(f"max_prompt_length is honoured by algorithm: ppo only, not {self.algorithm} "
+                             f"(TRL does not cut prompts); remove it or use ppo")
+        return self
 
 
 def trl_overrides(cfg: RLStageConfig) -> dict[str, Any]:
