@@ -92,3 +92,43 @@ def test_rl_stage_passes_max_grad_norm_to_ppo_and_a_zero_bound_is_refused():
     assert ppo_settings(RLStageConfig(algorithm="ppo", ppo={"max_grad_norm": 0.5}), seed=0).max_grad_norm == 0.5
     with pytest.raises(ValidationError, match="max_grad_norm"):
         ppo.PPOSettings(max_grad_norm=0)
+
+
+@pytest.fixture(scope="module")
+def peaked_model_dir(tmp_path_factory):
+    # At the usual init (0.02) the final RMSNorm and tiny tied embeddings cap every logit near +-0.6:
+    # no adapter could move the first-token distribution far enough to tell learning from noise.
+    from tiny_models import save_tiny_causal_lm
+
+    return save_tiny_causal_lm(tmp_path_factory.mktemp("peaked-lm"), initializer_range=0.3)
+
+
+LOWERCASE = frozenset("abcdefghijklmnopqrstuvwxyz")
+
+
+def _first_token_mass(trainer, token_ids):
+    """Mean probability, over the training prompts, that the first completion token is one of `token_ids`."""
+    tok = trainer.tokenizer
+    texts = [tok.apply_chat_template(r["prompt"], tokenize=False, add_generation_prompt=True) for r in trainer.rows]
+    enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    with torch.no_grad():
+        last = trainer.model(**enc).logits[:, -1].float()
+    return last.softmax(-1)[:, token_ids].sum(-1).mean().item()
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_reward_for_a_lowercase_start_moves_its_probability_the_rewarded_way(peaked_model_dir, tmp_path, sign):
+    """A bandit: the reward (sign x 1) depends only on whether the first token starts with a lowercase letter."""
+    def reward(prompts, completions, **columns):
+        return [sign * float(c[0]["content"][:1] in LOWERCASE) for c in completions]
+
+    # no KL penalty: it pulls towards the reference and would only blur the sign under test
+    trainer = _trainer(peaked_model_dir, tmp_path, reward, steps=10, batch_size=8, mini_batch_size=4, ppo_epochs=2,
+                       max_new_tokens=2, learning_rate=1e-2, whiten_rewards=True, kl_coef=0.0)
+    tok = trainer.tokenizer
+    rewarded = [i for i in range(len(tok)) if tok.decode([i])[:1] in LOWERCASE]
+    before = _first_token_mass(trainer, rewarded)
+    trainer.train()
+    after = _first_token_mass(trainer, rewarded)
+    # measured over seeds 0-3, from 0.27: +0.56 to +0.62 when rewarded, -0.16 to -0.23 when penalised
+    assert after - before > 0.3 if sign > 0 else before - after > 0.1, (before, after)
