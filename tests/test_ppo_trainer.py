@@ -94,15 +94,6 @@ def test_rl_stage_passes_max_grad_norm_to_ppo_and_a_zero_bound_is_refused():
         ppo.PPOSettings(max_grad_norm=0)
 
 
-@pytest.fixture(scope="module")
-def peaked_model_dir(tmp_path_factory):
-    # At the usual init (0.02) the final RMSNorm and tiny tied embeddings cap every logit near +-0.6:
-    # no adapter could move the first-token distribution far enough to tell learning from noise.
-    from tiny_models import save_tiny_causal_lm
-
-    return save_tiny_causal_lm(tmp_path_factory.mktemp("peaked-lm"), initializer_range=0.3)
-
-
 LOWERCASE = frozenset("abcdefghijklmnopqrstuvwxyz")
 
 
