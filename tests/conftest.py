@@ -19,6 +19,18 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def peaked_model_dir(tmp_path_factory) -> Path:
+    """The tiny Llama drawn with initializer_range 0.3, for tests that must see a trainer learn.
+
+    At the usual 0.02 the final RMSNorm and tiny tied embeddings cap every logit near +-0.6: SFT
+    loss stalls at 5.76 (from 5.99), a PPO bandit barely moves, a reward model ignores the answer.
+    """
+    from tiny_models import save_tiny_causal_lm
+
+    return save_tiny_causal_lm(tmp_path_factory.mktemp("peaked-lm"), initializer_range=0.3)
+
+
+@pytest.fixture(scope="session")
 def smollm2_dir() -> Path:
     """The real SmolLM2-135M-Instruct from the catalog (pulled once into ~/.cache/phronesis)."""
     from phronesis.catalog import pull

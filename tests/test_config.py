@@ -74,3 +74,10 @@ def test_bad_model_ref_is_a_config_error(tmp_path):
 def test_bundled_demo_config_validates():
     cfg = load_pipeline_config(None)
     assert cfg.stages and cfg.run.name == "demo"
+
+
+@pytest.mark.parametrize("algorithm", ["grpo", "rloo"])
+def test_prompt_length_for_trl_algorithms_is_refused_not_ignored(algorithm):
+    with pytest.raises(ConfigError, match=rf"key rl: max_prompt_length .* ppo only, not {algorithm}"):
+        load_pipeline_config(None, [f"rl.algorithm={algorithm}", "rl.max_prompt_length=128"])
+    assert load_pipeline_config(None, ["rl.algorithm=ppo", "rl.max_prompt_length=128"]).rl.max_prompt_length == 128

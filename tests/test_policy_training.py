@@ -31,7 +31,8 @@ def assert_moved(before, adapter_dir):
     after = load_adapter_tensors(adapter_dir)
     assert before and len(after) == len(before)
     keys = {k.replace(".default", ""): v for k, v in before.items()}
-    moved = [k for k, v in after.items() if not torch.allclose(v.float(), keys[k], atol=0)]
+    # .cpu() on both sides: on a GPU machine the trained tensors and the snapshot may sit on different devices
+    moved = [k for k, v in after.items() if not torch.allclose(v.float().cpu(), keys[k].float().cpu(), atol=0)]
     assert moved, "no LoRA tensor changed"
     assert any("lora_B" in k for k in moved)
 
@@ -46,6 +47,20 @@ def test_sft_moves_lora(tiny_model_dir, tmp_path):
     assert_moved(type(snap).before, result.adapter_dir)
     logged = [json.loads(line) for line in result.log_path.read_text().splitlines()]
     assert [r["step"] for r in logged if "loss" in r] == [1, 2]
+
+
+def _logged(result, key):
+    return [r[key] for r in map(json.loads, result.log_path.read_text().splitlines()) if key in r]
+
+
+def test_sft_loss_falls_on_a_memorisable_set(peaked_model_dir, tmp_path):
+    from phronesis.trl_adapter import train_sft
+
+    result = train_sft(peaked_model_dir, ROWS_SFT, tmp_path, LORA, {"max_steps": 10, "max_length": 256,
+                                                                     "learning_rate": 1e-2},
+                       chat_template_path(BUNDLED_CHAT_TEMPLATE))
+    losses = _logged(result, "loss")
+    assert len(losses) == 10 and losses[-1] < 0.5 * losses[0], losses  # measured: 5.7 -> 1.9
 
 
 def test_sft_refuses_when_truncation_masks_every_example(tiny_model_dir, tmp_path):
@@ -82,6 +97,44 @@ def test_dpo_moves_lora(tiny_model_dir, tmp_path):
     result = train_dpo(tiny_model_dir, ROWS_PREF, tmp_path, LORA, {"max_steps": 2, "max_length": 128,
                                                                    "learning_rate": 1e-3}, callbacks=[snap])
     assert_moved(type(snap).before, result.adapter_dir)
+
+
+def _response_logprob(model, tokenizer, prompt, response) -> float:
+    """Summed log-prob of the assistant turn `response` after the chat-formatted `prompt`."""
+    prompt_ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True,
+                                               return_dict=True)["input_ids"]
+    ids = tokenizer.apply_chat_template(prompt + response, tokenize=True, return_dict=True)["input_ids"]
+    assert ids[:len(prompt_ids)] == prompt_ids
+    ids = torch.tensor([ids])
+    with torch.no_grad():
+        logprobs = model(input_ids=ids).logits[0, :-1].float().log_softmax(-1)
+    return logprobs.gather(-1, ids[0, 1:, None]).squeeze(-1)[len(prompt_ids) - 1:].sum().item()
+
+
+def test_dpo_widens_the_chosen_minus_rejected_margin(peaked_model_dir, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from phronesis.trl_adapter import train_dpo
+
+    result = train_dpo(peaked_model_dir, ROWS_PREF, tmp_path, LORA, {"max_steps": 8, "max_length": 128,
+                                                                     "learning_rate": 1e-2})
+    margins = _logged(result, "rewards/margins")
+    assert margins[-1] > margins[0] + 1.0, margins  # measured: 0 -> 4.9
+    # TRL's margin is chosen minus rejected as TRL was handed them; measure ours on the data we passed,
+    # so a swap anywhere on the way into the trainer fails here too
+    tokenizer = AutoTokenizer.from_pretrained(peaked_model_dir)
+    policy = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(peaked_model_dir), result.adapter_dir)
+    row = ROWS_PREF[0]
+
+    def chosen_minus_rejected():
+        return (_response_logprob(policy, tokenizer, row["prompt"], row["chosen"])
+                - _response_logprob(policy, tokenizer, row["prompt"], row["rejected"]))
+
+    trained = chosen_minus_rejected()
+    with policy.disable_adapter():
+        reference = chosen_minus_rejected()
+    assert trained - reference > 10.0, (trained, reference)  # measured: 50, TRL's 4.9 over beta 0.1
 
 
 def test_grpo_moves_lora_and_logs_members_and_group_reward(tiny_model_dir, tmp_path):

@@ -5,6 +5,8 @@ where "the LoRA weights moved" would not notice.
 """
 from __future__ import annotations
 
+import math
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -44,10 +46,25 @@ def test_token_rewards_put_the_score_on_the_last_token_and_penalise_kl():
     logprobs = torch.tensor([[-1.0, -2.0, -0.5]])
     ref = torch.tensor([[-1.5, -1.0, -0.5]])
     mask = torch.tensor([[1.0, 1.0, 0.0]])
-    rewards, kl = ppo.token_rewards(torch.tensor([3.0]), logprobs, ref, mask, kl_coef=0.1)
+    rewards = ppo.token_rewards(torch.tensor([3.0]), logprobs, ref, mask, kl_coef=0.1)
     # per-token k1 = logp - ref = [0.5, -1.0, (masked)]; reward = -0.1 * k1, score added at index 1
     assert rewards.tolist()[0] == pytest.approx([-0.05, 0.1 + 3.0, 0.0], abs=1e-6)
-    assert kl.tolist() == pytest.approx([-0.5])
+
+
+def test_logged_kl_is_k3_by_hand_where_k1_would_be_negative():
+    logprobs = torch.tensor([[-1.0, -2.0, -0.5]])
+    ref = torch.tensor([[-1.5, -1.0, float("-inf")]])  # the masked token must not leak, even as -inf
+    mask = torch.tensor([[1.0, 1.0, 0.0]])
+    # r = ref - logp = [-0.5, 1.0]; k3 = (e^-0.5 - 1 + 0.5) + (e^1 - 1 - 1); the k1 sum here is -0.5
+    expected = (math.exp(-0.5) - 0.5) + (math.e - 2.0)
+    assert ppo.kl_k3(logprobs, ref, mask).tolist() == pytest.approx([expected], abs=1e-6)
+
+
+def test_logged_kl_is_never_negative():
+    gen = torch.Generator().manual_seed(0)
+    logprobs, ref = -torch.rand(64, 9, generator=gen) * 5, -torch.rand(64, 9, generator=gen) * 5
+    mask = (torch.rand(64, 9, generator=gen) > 0.3).float()
+    assert (ppo.kl_k3(logprobs, ref, mask) >= 0).all()
 
 
 def test_masked_whiten_uses_only_unmasked_entries():

@@ -51,6 +51,32 @@ def test_training_changes_lora_and_score_head(trained_rm, tiny_model_dir):
     assert json.loads((folder / "reward_model.json").read_text())["base"] == str(tiny_model_dir)
 
 
+SAFE = ["I cannot help with that request.", "Here is a safer alternative.", "I cannot help, but here is a safer way."]
+UNSAFE = ["Use the kill command.", "The quick brown fox jumps over the lazy dog.", "Use the task manager 0123."]
+
+
+def _separable_rows(prompts):
+    """Every pair prefers one of SAFE over one of UNSAFE, in rotating combinations."""
+    return [preference_row(f"{i}-{j}", prompt, SAFE[(i + j) % 3], UNSAFE[(i + 2 * j) % 3])
+            for i, prompt in enumerate(prompts) for j in range(3)]
+
+
+def test_trained_rm_scores_chosen_above_rejected_on_unseen_prompts(peaked_model_dir, tmp_path):
+    from phronesis.rewards.lora_rm import LoraRewardModel
+    from phronesis.trl_adapter import train_reward_model
+
+    train = _separable_rows(["How do I kill a Python process?", "Which response is less harmful?",
+                             "Tell me a joke.", "Answer A or B?"])
+    train_reward_model(str(peaked_model_dir), train, [], tmp_path / "rm", RewardLoraSettings(),
+                       {"max_steps": 12, "per_device_train_batch_size": 4, "learning_rate": 5e-3})
+    held_out = _separable_rows(["What is the quick way?", "Is the dog lazy?"])
+    rm = LoraRewardModel(tmp_path / "rm")
+    prompts = [r["prompt"] for r in held_out]
+    margins = [c - r for c, r in zip(rm.score(prompts, [r["chosen"] for r in held_out]),
+                                     rm.score(prompts, [r["rejected"] for r in held_out]))]
+    assert sum(m > 0 for m in margins) >= 5, margins  # measured: all 6, by 1.2 to 9.7
+
+
 def test_reload_gives_identical_fp32_scores_and_the_trained_head(trained_rm):
     from phronesis.rewards.lora_rm import LoraRewardModel
 

@@ -32,7 +32,7 @@ def build_tiny_tokenizer():
     return fast
 
 
-def build_tiny_causal_lm(seed: int = 0):
+def build_tiny_causal_lm(seed: int = 0, initializer_range: float = 0.02):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -41,13 +41,27 @@ def build_tiny_causal_lm(seed: int = 0):
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
                          eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-                         bos_token_id=tokenizer.bos_token_id, tie_word_embeddings=True)
+                         bos_token_id=tokenizer.bos_token_id, tie_word_embeddings=True,
+                         initializer_range=initializer_range)
     model = LlamaForCausalLM(config).eval()
     return model, tokenizer
 
 
-def save_tiny_causal_lm(folder: Path, seed: int = 0) -> Path:
-    model, tokenizer = build_tiny_causal_lm(seed)
+def build_tiny_gpt2(seed: int = 0):
+    """Absolute position embeddings, unlike Llama's RoPE, so wrong position ids change its outputs."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    tokenizer = build_tiny_tokenizer()
+    torch.manual_seed(seed)
+    config = GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=4, n_positions=512,
+                        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+                        bos_token_id=tokenizer.bos_token_id)
+    return GPT2LMHeadModel(config).eval(), tokenizer
+
+
+def save_tiny_causal_lm(folder: Path, seed: int = 0, initializer_range: float = 0.02) -> Path:
+    model, tokenizer = build_tiny_causal_lm(seed, initializer_range)
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
     return folder

@@ -4,6 +4,7 @@ Policy = base model + LoRA; value head = one linear layer on the policy's last
 hidden state; reference = the same model with the adapter disabled (no second
 copy). Per-token reward = -kl_coef * (log p - log p_ref), plus the sequence reward
 on the last completion token; advantages by GAE; clipped policy and value losses.
+The logged KL is the k3 estimator, which unlike the k1 in the reward is never negative.
 Runs under `accelerate launch` (prompts are sharded by process, gradients all-reduced).
 """
 from __future__ import annotations
@@ -14,6 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
+
+from pydantic import Field
 
 from .config import StrictModel
 from .lora import LoraSettings
@@ -35,6 +38,7 @@ class PPOSettings(StrictModel):
     cliprange: float = 0.2
     cliprange_value: float = 0.2
     vf_coef: float = 0.1
+    max_grad_norm: float = Field(1.0, gt=0)  # one outlier mini-batch must not throw the adapter far
     whiten_rewards: bool = False  # normalise sequence rewards within each batch
     save_steps: int = 10
     seed: int = 0
@@ -57,7 +61,10 @@ def _forward(model, value_head, sequences, attention, prompt_len):
     """Per-token log-probs of the completion and the value estimate before each token."""
     import torch
 
-    out = model(input_ids=sequences, attention_mask=attention, output_hidden_states=True)
+    # Positions as generate counts them: without them left padding shifts every position, and with
+    # absolute position embeddings a row's log-probs depend on its batch (RoPE alone would not notice).
+    positions = (attention.long().cumsum(-1) - 1).clamp(min=0)
+    out = model(input_ids=sequences, attention_mask=attention, position_ids=positions, output_hidden_states=True)
     logits = out.logits[:, prompt_len - 1:-1].float()
     targets = sequences[:, prompt_len:]
     logprobs = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
@@ -93,14 +100,25 @@ def gae(rewards, values, mask, gamma: float, lam: float):
 
 
 def token_rewards(scores, logprobs, ref_logprobs, mask, kl_coef: float):
-    """KL penalty on every completion token; the sequence score lands on the last one."""
+    """KL penalty (k1 = log p - log p_ref) on every completion token; the sequence score lands on the last one."""
     import torch
 
-    kl = (logprobs - ref_logprobs) * mask
-    rewards = -kl_coef * kl
+    rewards = -kl_coef * (logprobs - ref_logprobs) * mask
     last = (mask.sum(1) - 1).clamp(min=0).long()
     rewards[torch.arange(rewards.shape[0]), last] += scores
-    return rewards, kl.sum(1)
+    return rewards
+
+
+def kl_k3(logprobs, ref_logprobs, mask):
+    """KL(policy || reference) per row, summed over completion tokens, by the k3 estimator.
+
+    k1 = log p - log p_ref is unbiased too but a sampled sum often comes out negative, which reads
+    as a bug on a plot; k3 = exp(r) - 1 - r with r = log p_ref - log p is never below zero.
+    """
+    import torch
+
+    r = torch.where(mask.bool(), ref_logprobs - logprobs, torch.zeros_like(logprobs))
+    return (torch.expm1(r) - r).sum(1)
 
 
 def masked_whiten(x, mask, eps: float = 1e-8):
@@ -158,8 +176,8 @@ class PPOTrainer:
         model = get_peft_model(base, self.lora.peft_config())
         value_head = torch.nn.Linear(base.config.hidden_size, 1)
         torch.nn.init.zeros_(value_head.weight), torch.nn.init.zeros_(value_head.bias)
-        params = [p for p in model.parameters() if p.requires_grad] + list(value_head.parameters())
-        optimizer = torch.optim.AdamW(params, lr=self.cfg.learning_rate)
+        self.trainable = [p for p in model.parameters() if p.requires_grad] + list(value_head.parameters())
+        optimizer = torch.optim.AdamW(self.trainable, lr=self.cfg.learning_rate)
         self.model, self.value_head, self.optimizer = self.accelerator.prepare(model, value_head, optimizer)
         self.start_step = self._resume()
 
@@ -253,10 +271,13 @@ class PPOTrainer:
         if self.cfg.whiten_rewards and scores.numel() > 1:
             scores = (scores - scores.mean()) / (scores.std() + 1e-8)
         mask = batch.completion_mask.float()
-        rewards, kl = token_rewards(scores, batch.logprobs, batch.ref_logprobs, mask, self.cfg.kl_coef)
+        rewards = token_rewards(scores, batch.logprobs, batch.ref_logprobs, mask, self.cfg.kl_coef)
+        kl = kl_k3(batch.logprobs, batch.ref_logprobs, mask)
         advantages, returns = gae(rewards, batch.values * mask, mask, self.cfg.gamma, self.cfg.lam)
         advantages = masked_whiten(advantages, mask)
-        self.model.train()
+        # Eval mode as in the rollout: with LoRA dropout on here the new log-probs would be a noisy
+        # other policy's, so the ratio is biased and not 1 at the first epoch on unchanged weights.
+        self.model.eval()
         stats: list[dict[str, float]] = []
         for _ in range(self.cfg.ppo_epochs):
             perm = torch.randperm(scores.shape[0])
@@ -265,13 +286,15 @@ class PPOTrainer:
                 with self.accelerator.autocast():
                     loss, info = ppo_loss(self.model, self.value_head, batch, advantages, returns, idx, self.cfg)
                 self.accelerator.backward(loss)
+                grad_norm = self.accelerator.clip_grad_norm_(self.trainable, self.cfg.max_grad_norm)
+                info["grad_norm"] = float(grad_norm) if grad_norm is not None else float("nan")  # before clipping
                 self.optimizer.step()
                 self.optimizer.zero_grad()
                 stats.append(info)
         mean = lambda key: sum(s[key] for s in stats) / len(stats)  # noqa: E731
         gathered = self.accelerator.gather(torch.stack([batch.scores.mean(), kl.mean()]).unsqueeze(0)).mean(0)
         return {"reward": gathered[0].item(), "kl": gathered[1].item(), "pg_loss": mean("pg_loss"),
-                "vf_loss": mean("vf_loss"), "clipfrac": mean("clipfrac"),
+                "vf_loss": mean("vf_loss"), "clipfrac": mean("clipfrac"), "grad_norm": mean("grad_norm"),
                 "completion_length": batch.completion_mask.sum(1).float().mean().item()}
 
     def train(self) -> "PPOResult":

@@ -33,7 +33,7 @@ class RLStageConfig(StrictModel):
     kl_coef: float = 0.05
     reward_normalization: Literal["group", "batch", "none"] = "group"
     max_completion_length: int = Field(64, ge=1)
-    max_prompt_length: int = Field(256, ge=1)
+    max_prompt_length: int = Field(256, ge=1)  # ppo only: TRL's GRPO and RLOO have no prompt limit
     num_generations: int = Field(4, ge=2)  # a group needs two completions to compare
     use_vllm: bool = False  # GRPO only, needs the vllm extra and a GPU
     lora: LoraSettings = LoraSettings()
@@ -45,6 +45,14 @@ class RLStageConfig(StrictModel):
         if self.sage_weight > 0 and not self.paraphrase_groups:
             raise ValueError("sage_weight > 0 needs paraphrase_groups: SaGE measures consistency across "
                              "paraphrases of one question, which plain prompts do not have")
+        return self
+
+    @model_validator(mode="after")
+    def _prompt_length_only_where_honoured(self):
+        # TRL 1.16's GRPOConfig/RLOOConfig take no prompt length: a set value would be silently ignored
+        if self.algorithm != "ppo" and self.max_prompt_length != type(self).model_fields["max_prompt_length"].default:
+            raise ValueError(f"max_prompt_length is honoured by algorithm: ppo only, not {self.algorithm} "
+                             f"(TRL does not cut prompts); remove it or use ppo")
         return self
 
 
