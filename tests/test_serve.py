@@ -181,3 +181,15 @@ def test_smollm2_greedy_round_trip_matches_direct_output(smollm2_dir):
     tokens = sum(len(tokenizer.encode(c, add_special_tokens=False)) for o in over_http for c in o)
     print(f"\nserve SmolLM2 round trip: {len(prompts)} requests in {elapsed:.1f} s = "
           f"{len(prompts) / elapsed:.2f} req/s, {tokens / elapsed:.1f} completion tok/s")
+
+
+def test_taken_or_impossible_port_is_one_line_before_the_model_loads(tmp_path):
+    """The ref is a folder that does not exist: reaching the model would raise ModelRefError instead."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(UserError, match=f"--port {port}: cannot listen"):
+            make_server(str(tmp_path / "no-model"), port=port)
+    with pytest.raises(UserError, match="--port 99999"):
+        make_server(str(tmp_path / "no-model"), port=99999)
