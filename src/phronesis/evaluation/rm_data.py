@@ -8,13 +8,11 @@ Binary: ETHICS-format CSV (label + scenario/input), Scruples-format JSONL
 """
 from __future__ import annotations
 
-import csv
-import gzip
 from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
-from ..io import iter_jsonl
+from ..io import iter_jsonl, read_csv
 from ..hh_rlhf import ASSISTANT, HUMAN, parse_transcript, split_pair
 from ..records import preference_row
 
@@ -27,9 +25,7 @@ def read_rows(path: str | Path) -> list[Row]:
     if not path.exists():
         raise DataError(f"{path}: file not found")
     if path.name.removesuffix(".gz").endswith(".csv"):
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
+        rows = read_csv(path)[1]
     else:
         rows = [row for _, row in iter_jsonl(path)]
     if not rows:
