@@ -74,3 +74,16 @@ def test_bad_model_ref_is_a_config_error(tmp_path):
 def test_bundled_demo_config_validates():
     cfg = load_pipeline_config(None)
     assert cfg.stages and cfg.run.name == "demo"
+
+
+def test_an_empty_stage_section_means_its_defaults(tmp_path):
+    """`critique_revise:` with its keys commented out is YAML null; it was an AttributeError at run time."""
+    from phronesis.pipeline import load_pipeline_config, preflight
+    from phronesis.stages.critique_revise import CritiqueReviseConfig
+
+    path = tmp_path / "c.yaml"
+    path.write_text("prompts: {harmful_train: 'builtin:harmful_train'}\nstages: [critique_revise]\n"
+                    "critique_revise:\n  # rounds: 2\n")
+    for config in (load_pipeline_config(path), load_pipeline_config(None, ["critique_revise=null"])):
+        assert config.critique_revise == CritiqueReviseConfig()
+        preflight(config)
