@@ -159,3 +159,18 @@ def test_out_of_range_numbers_are_refused_before_any_stage_runs(override, key):
 
     with pytest.raises(ConfigError, match=key):
         load_pipeline_config(None, [override])
+
+
+def test_ctrl_c_in_a_command_says_how_to_resume(monkeypatch, capsys):
+    """Typer converted KeyboardInterrupt into a silent exit 130 before main() could print the hint."""
+    from phronesis import cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("phronesis.pipeline.load_pipeline_config", interrupted)
+    monkeypatch.setattr(sys, "argv", ["phronesis", "validate", "c.yaml"])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    assert exit_info.value.code == 130
+    assert capsys.readouterr().err.strip() == "interrupted; rerun the same command to resume"
