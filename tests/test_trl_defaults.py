@@ -40,3 +40,32 @@ def test_user_trl_block_overrides_machine_defaults(cpu_bf16, tmp_path):
 def test_machine_defaults_never_ask_for_bf16_on_a_cpu_without_it(cpu_bf16):
     cpu_bf16(False)
     assert machine_defaults() == {"use_cpu": True, "bf16": False, "activation_checkpointing": False}
+
+
+def test_a_resumed_trainer_reports_every_step_and_times_only_its_own(tmp_path, monkeypatch):
+    """A run killed after step 4 and resumed to 6 recorded steps=2; the adapter has 6."""
+    from types import SimpleNamespace
+
+    from phronesis import trl_adapter
+
+    (tmp_path / "checkpoint-4").mkdir()
+    (tmp_path / "checkpoint-4" / "trainer_state.json").write_text("{}")
+
+    class ResumedTrainer:
+        state = SimpleNamespace(global_step=4)
+        processing_class = SimpleNamespace(save_pretrained=lambda path: None)
+
+        def train(self, resume_from_checkpoint):
+            assert resume_from_checkpoint.endswith("checkpoint-4")
+            self.state.global_step = 6
+
+        def save_model(self, path):
+            pass
+
+        def is_world_process_zero(self):
+            return True
+
+    monkeypatch.setattr(trl_adapter, "_one_console_voice", lambda trainer: None)
+    result = trl_adapter._run_trainer(ResumedTrainer(), tmp_path, tmp_path / "train_log.jsonl")
+    assert (result.steps, result.steps_run) == (6, 2)
+    assert result.seconds_per_step == result.seconds / 2

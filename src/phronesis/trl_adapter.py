@@ -240,13 +240,15 @@ def _policy_callback_class():
 class PolicyTrainResult:
     adapter_dir: Path  # the trained LoRA adapter (or full model when LoRA is off) plus tokenizer
     log_path: Path
-    steps: int
-    seconds: float
+    steps: int  # optimizer steps in the adapter, those before a resume included
+    seconds: float  # this process's training time
     resumed_from: str | None = None
+    steps_run: int | None = None  # the steps `seconds` timed (fewer than `steps` after a resume)
 
     @property
     def seconds_per_step(self) -> float:
-        return self.seconds / self.steps if self.steps else float("nan")
+        timed = self.steps if self.steps_run is None else self.steps_run
+        return self.seconds / timed if timed else float("nan")
 
 
 def _policy_args(config_cls, kind: str, out_dir: Path, overrides: dict[str, Any]):
@@ -284,7 +286,8 @@ def _run_trainer(trainer, out_dir: Path, log_path: Path) -> PolicyTrainResult:
     trainer.save_model(str(final))
     if trainer.is_world_process_zero():
         trainer.processing_class.save_pretrained(str(final))
-    return PolicyTrainResult(final, log_path, trainer.state.global_step - start_step, time.time() - started, resume)
+    steps = trainer.state.global_step
+    return PolicyTrainResult(final, log_path, steps, time.time() - started, resume, steps_run=steps - start_step)
 
 
 def _one_console_voice(trainer) -> None:
