@@ -113,8 +113,9 @@ def test_option_logprobs_request_and_matching():
         scores = make(url).option_logprobs(convs, ["A", "B", "C", "D"], assistant_prefix="The answer is")
         cont = OpenAIGenerator(f"openai:{url}#m", assistant_prefix_mode="continue")
         cont.option_logprobs(convs, ["A"], assistant_prefix="The answer is")
-    # exact "A" beats " A"; "\nC" matches once stripped; D is not among the top tokens
-    assert scores == [{"A": -0.7, "B": -1.5, "C": -3.0, "D": None}]
+    # " A" and "A" are one answer, the likelier spelling counts (as on the transformers backend);
+    # "\nC" matches once stripped; D is not among the top tokens
+    assert scores == [{"A": -0.5, "B": -1.5, "C": -3.0, "D": None}]
     user_mode, continue_mode = plan.bodies
     assert (user_mode["max_tokens"], user_mode["logprobs"], user_mode["top_logprobs"]) == (1, True, 20)
     assert user_mode["messages"] == [{"role": "user", "content": "Which is better?\n\nThe answer is"}]
