@@ -80,6 +80,40 @@ CASES = [
     Case("run_dir_unwritable", cfg("").replace("'{d}/runs'", "'{d}/p.jsonl/runs'"), {"p.jsonl": GOOD_PROMPTS}, RUN,
          "cannot create run folder"),
     Case("pull_unknown_model", None, args=["models", "pull", "gpt5"], expect="no such catalog model"),
+    # issue 17: each of these was a traceback, a silent exit 0, or a late failure
+    Case("only_unknown_stage", cfg(""), {"p.jsonl": GOOD_PROMPTS}, [*RUN, "--only", "nope"], "--only 'nope'"),
+    Case("only_typo", cfg(""), {"p.jsonl": GOOD_PROMPTS}, [*RUN, "--only", "generat"], "did you mean 'generate'"),
+    Case("only_stage_not_configured", cfg(""), {"p.jsonl": GOOD_PROMPTS}, [*RUN, "--only", "sft"],
+         "not a stage of this config"),
+    Case("all_principles_inverted", cfg("constitution: {path: '{d}/con.yaml'}\n"),
+         {"p.jsonl": GOOD_PROMPTS, "con.yaml": "name: x\nprinciples:\n- {id: a, description: d, critique_request: c, "
+          "revision_request: r, comparison: q, tags: [inverted]}\n"}, RUN, "every principle is tagged 'inverted'"),
+    Case("prompt_limit_zero", cfg("").replace("{s: '{d}/p.jsonl'}", "{s: {source: '{d}/p.jsonl', limit: 0}}"),
+         {"p.jsonl": GOOD_PROMPTS}, RUN, "prompts.s.limit"),
+    Case("prompt_limit_negative", cfg("").replace("{s: '{d}/p.jsonl'}", "{s: {source: '{d}/p.jsonl'}}"),
+         {"p.jsonl": GOOD_PROMPTS}, [*RUN, "--set", "prompts.s.limit=-2"], "prompts.s.limit"),
+    Case("max_train_rows_negative", cfg("train_reward: {max_train_rows: -1}\n"), {"p.jsonl": GOOD_PROMPTS}, RUN,
+         "train_reward.max_train_rows"),
+    Case("trl_unknown_key", cfg("stages: [generate, sft]\nsft: {trl: {max_stepz: 3}}\n"), {"p.jsonl": GOOD_PROMPTS},
+         RUN, "sft.trl.max_stepz: not a field of trl.SFTConfig; did you mean 'max_steps'"),
+    Case("trl_negative_max_steps", cfg("stages: [generate, dpo]\ndpo: {trl: {max_steps: -5}}\n"),
+         {"p.jsonl": GOOD_PROMPTS}, RUN, "dpo.trl.max_steps"),
+    Case("policy_folder_not_a_model", cfg("models: {policy: '{d}/notes'}\n"),
+         {"p.jsonl": GOOD_PROMPTS, "notes/readme.txt": "not weights"}, RUN, "not a model folder"),
+    Case("api_key_env_holds_a_key", cfg("models: {policy: {ref: 'openai:http://127.0.0.1:9/v1#m', "
+                                        "api_key_env: sk-abcdef0123456789}}\n"), {"p.jsonl": GOOD_PROMPTS}, RUN,
+         "models.policy.api_key_env"),
+    Case("csv_unclosed_quote", cfg("", prompts="p.csv"), {"p.csv": 'id,prompt\na,"hello\nb,bye\n'}, RUN,
+         "p.csv: line 2: malformed CSV"),
+    Case("csv_extra_field", cfg("", prompts="p.csv"), {"p.csv": "id,prompt\na,hello\nb,bye,extra\n"}, RUN,
+         "p.csv: line 3: 3 fields, the header has 2"),
+    Case("evaluate_out_is_a_file", None, {"out.txt": "keep me"},
+         ["evaluate", "--models", "base=catalog:smollm2-135m-instruct", "--out", "{d}/out.txt"], "exists and is not a folder"),
+    Case("report_metrics_without_metrics", None, {"ev/metrics.json": '{"base": "base", "models": {}}'},
+         ["report", "{d}/ev"], "missing or malformed 'metrics'"),
+    Case("compare_metrics_without_metrics", None, {"ev/metrics.json": '{"base": "base", "models": {}}'},
+         ["compare", "{d}/ev", "{d}/ev"], "missing or malformed 'metrics'"),
+    Case("serve_port_out_of_range", None, args=["serve", "{d}/no-model", "--port", "99999"], expect="--port 99999"),
 ]
 
 
@@ -88,11 +122,13 @@ def test_bad_input_exits_2_with_one_line(case: Case, tmp_path: Path):
     d = str(tmp_path)
     for name, content in case.files.items():
         target = tmp_path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content if isinstance(content, bytes) else content.replace("{d}", d).encode())
     config = tmp_path / "c.yaml"
     if case.config is not None:
         config.write_bytes(case.config if isinstance(case.config, bytes) else case.config.replace("{d}", d).encode())
     args = [a.replace("{c}", str(config)).replace("{d}", d) for a in case.args]
+    before = snapshot(tmp_path)
     result = subprocess.run([sys.executable, "-m", "phronesis", *args], capture_output=True, text=True,
                             stdin=subprocess.DEVNULL, timeout=120)
     lines = result.stderr.strip().splitlines()
@@ -100,13 +136,18 @@ def test_bad_input_exits_2_with_one_line(case: Case, tmp_path: Path):
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     assert "Traceback" not in result.stderr
     assert case.expect in lines[0], lines[0]
+    assert snapshot(tmp_path) == before  # nothing deleted, changed or half-written
     runs = tmp_path / "runs"
-    leftovers = [p for p in runs.rglob("*") if p.is_file() and p.parent.name != ".work"] if runs.exists() else []
+    leftovers = list(runs.rglob("*")) if runs.exists() else []  # not even an empty run folder
     assert not leftovers, leftovers
 
 
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 def test_corpus_is_large_enough():
-    assert len(CASES) >= 30
+    assert len(CASES) >= 50
 
 
 @pytest.mark.parametrize("override, key", [("evaluate.max_new_tokens=-5", "max_new_tokens"),
@@ -118,3 +159,18 @@ def test_out_of_range_numbers_are_refused_before_any_stage_runs(override, key):
 
     with pytest.raises(ConfigError, match=key):
         load_pipeline_config(None, [override])
+
+
+def test_ctrl_c_in_a_command_says_how_to_resume(monkeypatch, capsys):
+    """Typer converted KeyboardInterrupt into a silent exit 130 before main() could print the hint."""
+    from phronesis import cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("phronesis.pipeline.load_pipeline_config", interrupted)
+    monkeypatch.setattr(sys, "argv", ["phronesis", "validate", "c.yaml"])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    assert exit_info.value.code == 130
+    assert capsys.readouterr().err.strip() == "interrupted; rerun the same command to resume"

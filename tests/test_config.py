@@ -81,3 +81,16 @@ def test_prompt_length_for_trl_algorithms_is_refused_not_ignored(algorithm):
     with pytest.raises(ConfigError, match=rf"key rl: max_prompt_length .* ppo only, not {algorithm}"):
         load_pipeline_config(None, [f"rl.algorithm={algorithm}", "rl.max_prompt_length=128"])
     assert load_pipeline_config(None, ["rl.algorithm=ppo", "rl.max_prompt_length=128"]).rl.max_prompt_length == 128
+
+
+def test_an_empty_stage_section_means_its_defaults(tmp_path):
+    """`critique_revise:` with its keys commented out is YAML null; it was an AttributeError at run time."""
+    from phronesis.pipeline import load_pipeline_config, preflight
+    from phronesis.stages.critique_revise import CritiqueReviseConfig
+
+    path = tmp_path / "c.yaml"
+    path.write_text("prompts: {harmful_train: 'builtin:harmful_train'}\nstages: [critique_revise]\n"
+                    "critique_revise:\n  # rounds: 2\n")
+    for config in (load_pipeline_config(path), load_pipeline_config(None, ["critique_revise=null"])):
+        assert config.critique_revise == CritiqueReviseConfig()
+        preflight(config)

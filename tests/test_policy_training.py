@@ -195,8 +195,9 @@ def test_ppo_resumes_from_its_checkpoint_with_safe_loading(tiny_model_dir, tmp_p
         cfg = RLStageConfig(algorithm="ppo", steps=steps, max_completion_length=6, lora=LORA,
                             ppo={"batch_size": 2, "mini_batch_size": 2, "learning_rate": 1e-2, "save_steps": 1})
         log = RewardLog(tmp_path / f"rewards-{steps}.jsonl")
-        train_policy(cfg, str(tiny_model_dir), ROWS_PROMPT, tmp_path, PolicyReward(FakeEnsemble(), log=log))
-        return [json.loads(line)["step"] for line in log.path.read_text().splitlines()]
+        counts = train_policy(cfg, str(tiny_model_dir), ROWS_PROMPT, tmp_path, PolicyReward(FakeEnsemble(), log=log))
+        return [json.loads(line)["step"] for line in log.path.read_text().splitlines()], counts["steps"]
 
-    assert run(1) == [1]
-    assert run(2) == [2]  # step 1 came from the checkpoint (loaded with weights_only=True), not redone
+    assert run(1) == ([1], 1)
+    # step 1 came from the checkpoint (loaded with weights_only=True), not redone; the adapter has both steps
+    assert run(2) == ([2], 2)

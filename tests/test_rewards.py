@@ -241,3 +241,17 @@ def test_a_folder_without_a_trained_score_head_is_not_a_reward_model(tiny_model_
     (policy / "adapter_config.json").write_text(json.dumps({"task_type": "CAUSAL_LM"}))
     with pytest.raises(ModelRefError, match="CAUSAL_LM adapter, not a reward model"):
         load_reward_model(policy)
+
+
+def test_scoring_fits_inputs_to_the_trained_max_length_like_training(tiny_model_dir, tmp_path):
+    """reward_model.json records max_length 256; scoring used to read the whole 300-token conversation."""
+    from phronesis.rewards.lora_rm import LoraRewardModel, MultiAdapterRewardModel
+
+    folder = save_random_rm_adapter(tiny_model_dir, tmp_path / "rm", seed=1)
+    long_chat = [{"role": "user", "content": "word " * 300}, {"role": "assistant", "content": "ok"},
+                 {"role": "user", "content": PROMPTS[0]}]
+    rm = LoraRewardModel(folder)
+    fitted, last_turn = rm.score([long_chat, PROMPTS[0]], [ANSWERS[0], ANSWERS[0]])
+    assert fitted == pytest.approx(last_turn, abs=1e-5)  # the earliest turns were dropped, as in training
+    member = MultiAdapterRewardModel({"a": folder}).member("a")
+    assert member.score([long_chat], [ANSWERS[0]]) == pytest.approx([last_turn], abs=1e-5)

@@ -142,9 +142,9 @@ def test_hh_transcript_parsing():
 
 
 def test_binary_loaders_for_each_format(tmp_path):
-    ethics = tmp_path / "cm.csv"
-    ethics.write_text("label,input\n1,I hit him.\n0,I helped her.\n")
-    assert load_binary(ethics) == [{"text": "I hit him.", "label": 1}, {"text": "I helped her.", "label": 0}]
+    ethics = tmp_path / "cm.csv"  # ETHICS commonsense: label 1 = clearly wrong
+    ethics.write_text("label,input,is_short,edited\n1,I hit him.,True,False\n0,I helped her.,True,False\n")
+    assert load_binary(ethics) == [{"text": "I hit him.", "label": 0}, {"text": "I helped her.", "label": 1}]
     scruples = tmp_path / "anecdotes.jsonl"
     scruples.write_text('{"text": "story", "binarized_label": "WRONG"}\n{"text": "s2", "binarized_label": "RIGHT"}\n')
     assert [r["label"] for r in load_binary(scruples)] == [0, 1]
@@ -152,3 +152,27 @@ def test_binary_loaders_for_each_format(tmp_path):
     persona.write_text('{"statement": "Be kind", "answer_matching_behavior": " Yes"}\n'
                        '{"statement": "Lie", "answer_matching_behavior": " No"}\n')
     assert load_binary(persona) == [{"text": "Be kind", "label": 1}, {"text": "Lie", "label": 0}]
+
+
+def test_ethics_label_meaning_is_read_per_subset(tmp_path):
+    """Label 1 is 'clearly wrong' in commonsense but 'reasonable' in deontology and justice."""
+    deontology = tmp_path / "deontology_test.csv"
+    deontology.write_text("label,scenario,excuse\n1,Can you drive me?,No because my car is broken.\n"
+                          "0,Can you drive me?,No because I wear blue socks.\n")
+    assert load_binary(deontology) == [{"text": "Can you drive me? No because my car is broken.", "label": 1},
+                                       {"text": "Can you drive me? No because I wear blue socks.", "label": 0}]
+    justice = tmp_path / "justice_test.csv"
+    justice.write_text("label,scenario\n1,I deserve pay because I worked.\n0,I deserve pay because I am tall.\n")
+    assert [r["label"] for r in load_binary(justice)] == [1, 0]
+    commonsense = tmp_path / "cm_test.csv"
+    commonsense.write_text("label,input\n0,I returned the wallet.\n1,I kept the wallet.\n")
+    assert [r["label"] for r in load_binary(commonsense)] == [1, 0]
+
+
+def test_a_malformed_ethics_csv_names_the_line(tmp_path):
+    from phronesis.errors import DataError
+
+    broken = tmp_path / "cm.csv"
+    broken.write_text('label,input\n0,"I returned the wallet.\n1,I kept it.\n')
+    with pytest.raises(DataError, match="cm.csv: line 2: malformed CSV"):
+        load_binary(broken)

@@ -176,3 +176,21 @@ def test_killed_rerun_resumes_or_gives_the_old_result_back(tmp_path):
     done = run_stage(run, 1, "s", {"x": 2}, inputs={}, body=writes("new"))
     assert not done.skipped and (folder / "out.txt").read_text() == "new"
     assert not any(p.name.endswith(".previous") for p in run.root.iterdir())
+
+
+def test_a_failed_stage_with_nothing_to_resume_leaves_no_folder(tmp_path):
+    run = Run(tmp_path, "r")
+
+    def broken(stage):
+        raise ValueError("fails before any row is done")
+
+    def half_done(stage):
+        stage.checkpoint("rows").append([{"id": "1"}])
+        raise ValueError("fails after one row")
+
+    with pytest.raises(ValueError):
+        run_stage(run, 1, "s", {"x": 1}, inputs={}, body=broken)
+    assert not run.stage_path(1, "s").exists()
+    with pytest.raises(ValueError):
+        run_stage(run, 1, "s", {"x": 1}, inputs={}, body=half_done)
+    assert (run.stage_path(1, "s") / ".work" / "rows.jsonl").is_file()  # kept: a rerun resumes from it

@@ -71,3 +71,21 @@ def test_a_conversation_ending_with_an_assistant_turn_is_continued(tiny):
     assert text.rstrip().endswith("I can't help with")  # no end-of-turn, no new assistant header
     fresh = render_chat(tokenizer, opened[:1])
     assert text.startswith(fresh.rstrip()[: len(fresh.rstrip()) // 2])
+
+
+def test_option_logprobs_follow_the_http_rule_whitespace_variants_are_one_answer(tiny):
+    """The transformers backend read only the exact first token of " A"; the HTTP backend strips whitespace."""
+    import torch
+
+    from phronesis.backends.openai_http import match_options
+    from phronesis.backends.transformers_backend import render_chat
+
+    gen = make(tiny, 2)
+    conv = [{"role": "user", "content": PROMPTS[0]}]
+    local = gen.option_logprobs([conv], ["A", " A", "B"])[0]
+    enc = gen.tokenizer([render_chat(gen.tokenizer, conv)], return_tensors="pt", add_special_tokens=False)
+    with torch.inference_mode():
+        logp = torch.log_softmax(gen.model(**enc).logits[0, -1].float(), -1)
+    everything = [(gen.tokenizer.decode([i]), float(lp)) for i, lp in enumerate(logp.tolist())]
+    expected = match_options(everything, ["A", " A", "B"])  # the HTTP rule over the whole vocabulary
+    assert local == pytest.approx(expected, abs=1e-4) and local["A"] == local[" A"]

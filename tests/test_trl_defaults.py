@@ -49,3 +49,32 @@ def test_machine_defaults_on_a_gpu_host_follow_its_bf16_support(monkeypatch, bf1
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
     assert machine_defaults() == {"bf16": bf16, "use_cpu": False}  # checkpointing left to TRL's default
+
+
+def test_a_resumed_trainer_reports_every_step_and_times_only_its_own(tmp_path, monkeypatch):
+    """A run killed after step 4 and resumed to 6 recorded steps=2; the adapter has 6."""
+    from types import SimpleNamespace
+
+    from phronesis import trl_adapter
+
+    (tmp_path / "checkpoint-4").mkdir()
+    (tmp_path / "checkpoint-4" / "trainer_state.json").write_text("{}")
+
+    class ResumedTrainer:
+        state = SimpleNamespace(global_step=4)
+        processing_class = SimpleNamespace(save_pretrained=lambda path: None)
+
+        def train(self, resume_from_checkpoint):
+            assert resume_from_checkpoint.endswith("checkpoint-4")
+            self.state.global_step = 6
+
+        def save_model(self, path):
+            pass
+
+        def is_world_process_zero(self):
+            return True
+
+    monkeypatch.setattr(trl_adapter, "_one_console_voice", lambda trainer: None)
+    result = trl_adapter._run_trainer(ResumedTrainer(), tmp_path, tmp_path / "train_log.jsonl")
+    assert (result.steps, result.steps_run) == (6, 2)
+    assert result.seconds_per_step == result.seconds / 2

@@ -41,6 +41,8 @@ class Constitution(StrictModel):
         for p in self.principles:
             if p.inverse is not None and p.inverse not in ids:
                 raise ValueError(f"principle {p.id!r}: inverse {p.inverse!r} is not defined")
+        if all("inverted" in p.tags for p in self.principles):  # nothing would steer the model
+            raise ValueError("every principle is tagged 'inverted'; at least one must be active")
         return self
 
     def get(self, principle_id: str) -> Principle:

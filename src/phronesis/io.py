@@ -103,6 +103,33 @@ def read_jsonl(path: str | Path, required: Iterable[str] = (), allow_empty: bool
     return rows
 
 
+def read_csv(path: str | Path) -> tuple[list[str], list[dict[str, Any]]]:
+    """(header, rows) of a .csv or .csv.gz file, strictly: an unterminated quote or a row with
+    more or fewer fields than the header is refused with its line, never glued into one prompt."""
+    import csv
+
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    rows: list[dict[str, Any]] = []
+    try:
+        with opener(path, "rt", newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle, strict=True)
+            header = list(reader.fieldnames or [])
+            for row in reader:
+                if None in row or None in row.values():  # DictReader's marks for extra / missing fields
+                    count = len(header) + len(row.get(None, [])) - sum(v is None for v in row.values())
+                    raise DataError(f"{path}: line {reader.line_num}: {count} fields, the header has {len(header)}")
+                rows.append(row)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except csv.Error as exc:
+        # the record that failed starts after the last one read; an unterminated quote runs to the end
+        raise DataError(f"{path}: line {reader.line_num + 1}: malformed CSV ({exc}; an unclosed quote?)") from None
+    return header, rows
+
+
 def _is_valid_json(text: str) -> bool:
     try:
         json.loads(text)

@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -16,6 +17,9 @@ from pydantic import field_validator, model_validator
 from .config import StrictModel
 from .errors import ModelRefError
 
+ENV_VAR_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+# A saved model, a PEFT adapter, or a sentence-transformers folder has one of these.
+MODEL_MARKERS = ("config.json", "adapter_config.json", "modules.json")
 CATALOG_HINT = "use catalog:smollm2-135m-instruct (offline; see `phronesis models list`)"
 
 
@@ -64,6 +68,8 @@ def check_local_ref(ref: str, key: str = "model ref") -> Path:
     if not path.is_dir():
         raise ModelRefError(f"{key} {ref!r}: no such folder, and not a catalog:, hf: or openai: reference; "
                             f"{CATALOG_HINT}")
+    if not any((path / marker).is_file() for marker in MODEL_MARKERS):  # else transformers fails 79 lines deep
+        raise ModelRefError(f"{key} {ref!r}: not a model folder (no {' or '.join(MODEL_MARKERS)})")
     return path
 
 
@@ -94,6 +100,13 @@ class ModelSpec(StrictModel):
             parse_ref(value)
         except ModelRefError as exc:  # pydantic turns ValueError into a keyed config error
             raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_var_name(cls, value: str | None) -> str | None:
+        if value is not None and not ENV_VAR_NAME.match(value):  # never echoed: it may be a pasted key
+            raise ValueError("must name an env var (A-Z, 0-9, _), e.g. OPENAI_API_KEY, not hold the key itself")
         return value
 
     @property

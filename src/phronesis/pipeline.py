@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from pydantic import Field, create_model, field_validator, model_validator
 
@@ -17,7 +17,7 @@ from .constitution import ConstitutionConfig
 from .errors import ConfigError
 from .modelref import ModelSpec
 from .progress import info
-from .runstore import Run, StageOutcome, validate_run_name
+from .runstore import Run, StageOutcome, remove_if_empty, validate_run_name
 from .sources import PromptSetSpec, builtin_path, resolve_source
 from .judges import JudgeConfig
 from .stages import (best_of_n, critique_revise, dpo, evaluate, generate, iterate, label_preferences, rl, sft,
@@ -82,6 +82,14 @@ class _PipelineBase(StrictModel):
     prompts: dict[str, PromptSetSpec] = {}
     stages: list[str] = ["generate"]
 
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections_use_defaults(cls, data: Any) -> Any:
+        """`critique_revise:` with every key commented out is YAML null: it means "all defaults"."""
+        if isinstance(data, dict):
+            return {k: {} if v is None and (k in STAGES or k in SECTIONS) else v for k, v in data.items()}
+        return data
+
     @field_validator("models", mode="before")
     @classmethod
     def _keep_default_models(cls, value: Any) -> Any:
@@ -120,7 +128,7 @@ class _PipelineBase(StrictModel):
 
 def build_config_model() -> type[StrictModel]:
     fields: dict[str, Any] = {name: (cls, cls()) for name, cls in SECTIONS.items()}
-    fields.update({name: (Optional[entry.config], entry.config()) for name, entry in STAGES.items()})
+    fields.update({name: (entry.config, entry.config()) for name, entry in STAGES.items()})
     return create_model("PipelineConfig", __base__=_PipelineBase, **fields)
 
 
@@ -209,21 +217,41 @@ def preflight(config: Any) -> None:
     used = {s for stage in config.stages for s in (getattr(getattr(config, stage, None), "prompt_sets", None) or [])}
     for set_name in sorted(used):
         load_prompts(config.prompts[set_name])
+    from .trl_adapter import check_stage_trl
+
+    for stage in config.stages:
+        check_stage_trl(stage, getattr(config, stage))
     if hasattr(config, "constitution"):
         config.constitution.load()
         config.constitution.load_framework()
 
 
+def check_only(only: list[str] | None, stages: list[str]) -> None:
+    """`--only` must name stages of this config; otherwise the run would silently do nothing."""
+    import difflib
+
+    for name in only or []:
+        if name not in stages:
+            close = difflib.get_close_matches(name, stages, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f" (stages: {', '.join(stages)})"
+            raise ConfigError(f"--only {name!r}: not a stage of this config{hint}")
+
+
 def run_pipeline(config: Any, force: bool = False, only: list[str] | None = None) -> list[StageOutcome]:
+    check_only(only, config.stages)
     preflight(config)
     run = Run(config.run.dir, config.run.name)
     ctx = PipelineContext(config=config, run=run, force=force)
     outcomes = []
-    for stage in config.stages:
-        if only and stage not in only:
-            continue
-        outcome = STAGES[stage].run(ctx)
-        verb = "skipped (up to date)" if outcome.skipped else "done"
-        info(f"[{ctx.index(stage):02d}] {stage}: {verb} -> {outcome.path}")
-        outcomes.append(outcome)
+    try:
+        for stage in config.stages:
+            if only and stage not in only:
+                continue
+            outcome = STAGES[stage].run(ctx)
+            verb = "skipped (up to date)" if outcome.skipped else "done"
+            info(f"[{ctx.index(stage):02d}] {stage}: {verb} -> {outcome.path}")
+            outcomes.append(outcome)
+    except Exception:
+        remove_if_empty(run.root)
+        raise
     return outcomes

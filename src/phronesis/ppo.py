@@ -20,6 +20,7 @@ from pydantic import Field
 
 from .config import StrictModel
 from .lora import LoraSettings
+from .trl_adapter import PolicyTrainResult
 
 
 class PPOSettings(StrictModel):
@@ -319,19 +320,10 @@ class PPOTrainer:
             self._unwrapped().save_pretrained(final)
             self.tokenizer.save_pretrained(final)
         self.accelerator.wait_for_everyone()
-        return PPOResult(final, self.log_path, done, time.time() - started)
+        return PPOResult(final, self.log_path, self.start_step + done, time.time() - started, steps_run=done)
 
 
-@dataclass
-class PPOResult:
-    adapter_dir: Path
-    log_path: Path
-    steps: int
-    seconds: float
-
-    @property
-    def seconds_per_step(self) -> float:
-        return self.seconds / self.steps if self.steps else float("nan")
+PPOResult = PolicyTrainResult  # one result shape for every policy trainer: total steps, timed steps
 
 
 def train_ppo(base_model, rows, out_dir, reward_fn, lora: LoraSettings | None = None,

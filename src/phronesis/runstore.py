@@ -190,6 +190,8 @@ def run_stage(run: Run, index: int, name: str, config: dict[str, Any], inputs: d
         if previous is not None:
             shutil.rmtree(path, ignore_errors=True)
             previous.rename(path)
+        elif _only_scaffold(path):  # nothing to resume from: no empty folder left behind
+            shutil.rmtree(path, ignore_errors=True)
         raise
     manifest = {
         "stage": name, "status": "complete", "fingerprint": fp, "config": config,
@@ -202,6 +204,20 @@ def run_stage(run: Run, index: int, name: str, config: dict[str, Any], inputs: d
     atomic_write_json(manifest_path, manifest)
     shutil.rmtree(_previous_path(path), ignore_errors=True)
     return StageOutcome(path, False, manifest)
+
+
+def _only_scaffold(path: Path) -> bool:
+    """True when a stage folder holds nothing but the fingerprint stamp `_prepare_stage_dir` wrote."""
+    files = [p for p in path.rglob("*") if not p.is_dir()]
+    return all(p == path / CHECKPOINT_DIR / "fingerprint" for p in files)
+
+
+def remove_if_empty(folder: Path) -> None:
+    """rmdir, which refuses a folder with anything in it: a failed first run leaves no empty run folder."""
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
 
 
 def _previous_path(path: Path) -> Path:

@@ -121,7 +121,7 @@ ROUTES = {"/v1/chat/completions": (ChatRequest, chat_completion),
 class ModelServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], engine: ServeEngine, model_name: str,
+    def __init__(self, address: tuple[str, int], engine: ServeEngine | None, model_name: str,
                  token: str | None, max_body_bytes: int):
         self.engine, self.model_name, self.token = engine, model_name, token
         self.max_body_bytes = max_body_bytes
@@ -236,11 +236,27 @@ def make_server(model_ref: str, host: str = "127.0.0.1", port: int = 8000, adapt
         token = os.environ.get(token_env)
         if not token:
             raise UserError(f"--token-env {token_env}: that env var is not set or empty")
-    if generator is None:
-        from .backends.transformers_backend import TransformersGenerator
+    server = bind_server(host, port, model_ref, token, max_body_bytes)  # a taken port fails before the model loads
+    try:
+        if generator is None:
+            from .backends.transformers_backend import TransformersGenerator
 
-        generator = TransformersGenerator(ModelSpec(ref=model_ref, adapter=adapter, backend="transformers"))
-    return ModelServer((host, port), ServeEngine(generator), model_ref, token, max_body_bytes)
+            generator = TransformersGenerator(ModelSpec(ref=model_ref, adapter=adapter, backend="transformers"))
+        server.engine = ServeEngine(generator)
+    except BaseException:
+        server.server_close()
+        raise
+    return server
+
+
+def bind_server(host: str, port: int, model_name: str, token: str | None, max_body_bytes: int) -> ModelServer:
+    """The listening socket, with no model behind it yet; a bad or taken port is one line."""
+    if not 0 <= port <= 65535:
+        raise UserError(f"--port {port}: must be between 0 and 65535 (0 picks a free port)")
+    try:
+        return ModelServer((host, port), None, model_name, token, max_body_bytes)
+    except OSError as exc:
+        raise UserError(f"--host {host} --port {port}: cannot listen ({exc.strerror or exc})") from None
 
 
 def serve_forever(model_ref: str, host: str = "127.0.0.1", port: int = 8000, adapter: str | None = None,

@@ -5,7 +5,6 @@ unique ids, so stages can checkpoint and resume by id.
 """
 from __future__ import annotations
 
-import csv
 import gzip
 import json
 from importlib import resources
@@ -31,7 +30,7 @@ class PromptSetSpec(StrictModel):
     id_column: str | None = "id"
     split: str = "train"  # for hub datasets
     hh_mode: Literal["first_turn", "dialogue"] = "first_turn"  # for the hh-rlhf transcript format
-    limit: int | None = None
+    limit: int | None = Field(None, ge=1)  # 0 or a negative count would silently drop rows
     # Longer prompts are refused with the row named: SmolLM2's context is 8,192 tokens (about 4 characters
     # each), and a 1 MB prompt would otherwise run for many minutes before failing.
     max_prompt_chars: int = Field(16000, ge=1)
@@ -124,16 +123,11 @@ def load_hh_rlhf_prompts(location: Path | str, spec: PromptSetSpec) -> list[Row]
 
 
 def load_csv_prompts(location: Path | str, spec: PromptSetSpec) -> list[Row]:
+    from .io import read_csv
+
     path = Path(location)
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            rows = list(reader)
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except csv.Error as exc:
-        raise DataError(f"{path}: malformed CSV ({exc})") from None
-    _require_column(path, reader.fieldnames or [], spec.column)
+    header, rows = read_csv(path)
+    _require_column(path, header, spec.column)
     return rows
 
 

@@ -62,6 +62,40 @@ def _trainer_kwargs(defaults: dict, overrides: dict | None) -> dict:
     return merged
 
 
+# The TRL config class each stage's `trl:` block goes to (rl: by algorithm; PPO is ours and has no `trl:`).
+STAGE_TRL_CONFIGS = {"sft": "SFTConfig", "dpo": "DPOConfig", "train_reward": "RewardConfig",
+                     "rl": {"grpo": "GRPOConfig", "rloo": "RLOOConfig"}}
+
+
+def check_trl_block(config_cls, overrides: dict | None, where: str) -> None:
+    """Unknown keys and a nonsense `max_steps` as one line, naming the key, before anything is trained."""
+    import dataclasses
+    import difflib
+
+    valid = [f.name for f in dataclasses.fields(config_cls)]
+    for key in overrides or {}:
+        if key not in valid:
+            close = difflib.get_close_matches(key, valid, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{where}.{key}: not a field of trl.{config_cls.__name__}{hint}")
+    steps = (overrides or {}).get("max_steps")
+    if steps is not None and (type(steps) is not int or (steps != -1 and steps < 1)):
+        raise ConfigError(f"{where}.max_steps: must be -1 (train by epochs) or at least 1, got {steps!r}")
+
+
+def check_stage_trl(stage: str, section: Any) -> None:
+    """Preflight for a stage's `trl:` block; TRL is imported only when there is a block to check."""
+    block = getattr(section, "trl", None)
+    name = STAGE_TRL_CONFIGS.get(stage)
+    if isinstance(name, dict):
+        name = name.get(getattr(section, "algorithm", ""))
+    if not block or name is None:
+        return
+    import trl
+
+    check_trl_block(getattr(trl, name), block, f"{stage}.trl")
+
+
 # ---------------------------------------------------------------------------
 # Reward models (RewardTrainer)
 # ---------------------------------------------------------------------------
@@ -159,6 +193,7 @@ def _final_eval(trainer) -> dict:
 
 def _reward_config(config_cls, work_dir, overrides: dict | None, center: float | None, has_eval: bool):
     """RewardConfig from our defaults + the user's `trl:` mapping."""
+    check_trl_block(config_cls, overrides, "train_reward.trl")
     kwargs = _trainer_kwargs(REWARD_DEFAULTS, overrides)
     if not has_eval:
         kwargs["eval_strategy"] = "no"
@@ -205,13 +240,15 @@ def _policy_callback_class():
 class PolicyTrainResult:
     adapter_dir: Path  # the trained LoRA adapter (or full model when LoRA is off) plus tokenizer
     log_path: Path
-    steps: int
-    seconds: float
+    steps: int  # optimizer steps in the adapter, those before a resume included
+    seconds: float  # this process's training time
     resumed_from: str | None = None
+    steps_run: int | None = None  # the steps `seconds` timed (fewer than `steps` after a resume)
 
     @property
     def seconds_per_step(self) -> float:
-        return self.seconds / self.steps if self.steps else float("nan")
+        timed = self.steps if self.steps_run is None else self.steps_run
+        return self.seconds / timed if timed else float("nan")
 
 
 def _policy_args(config_cls, kind: str, out_dir: Path, overrides: dict[str, Any]):
@@ -219,6 +256,7 @@ def _policy_args(config_cls, kind: str, out_dir: Path, overrides: dict[str, Any]
     defaults = {"output_dir": str(out_dir), "report_to": "none", "logging_steps": 1, "save_strategy": "steps",
                 "save_steps": 50, "save_total_limit": 2, "learning_rate": POLICY_LR[kind],
                 "per_device_train_batch_size": 4, "max_steps": 20, "seed": 0}
+    check_trl_block(config_cls, overrides, "trl")
     try:
         return config_cls(**_trainer_kwargs(defaults, overrides))
     except TypeError as exc:
@@ -248,7 +286,8 @@ def _run_trainer(trainer, out_dir: Path, log_path: Path) -> PolicyTrainResult:
     trainer.save_model(str(final))
     if trainer.is_world_process_zero():
         trainer.processing_class.save_pretrained(str(final))
-    return PolicyTrainResult(final, log_path, trainer.state.global_step - start_step, time.time() - started, resume)
+    steps = trainer.state.global_step
+    return PolicyTrainResult(final, log_path, steps, time.time() - started, resume, steps_run=steps - start_step)
 
 
 def _one_console_voice(trainer) -> None:

@@ -178,7 +178,7 @@ class JSONPoster:
         finally:
             conn.close()
         if status != 200:
-            detail = _redact(_error_detail(raw), auth)  # a server may echo our headers back
+            detail = _error_detail(raw, auth)  # a server may echo our headers back
             raise RequestFailure(f"HTTP {status}: {detail}", retryable=status in RETRY_STATUSES,
                                  retry_after=retry_after)
         try:
@@ -205,13 +205,14 @@ def _redact(text: str, auth: str | None) -> str:
     return text.replace(secret, "***") if secret else text
 
 
-def _error_detail(raw: bytes) -> str:
-    """A short server message for the failure reason (first line, 200 chars)."""
+def _error_detail(raw: bytes, auth: str | None = None) -> str:
+    """A short server message for the failure reason (first line, 200 chars), the key redacted
+    before the cut: cutting first could leave all but the last characters of an echoed key."""
     try:
         data = json.loads(raw.decode("utf-8"))
         message = data.get("error", {}).get("message") if isinstance(data.get("error"), dict) else data.get("error")
         text = str(message or data)
     except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-        text = raw[:200].decode("utf-8", "replace")
-    lines = text.strip().splitlines()
+        text = raw[:64 * 1024].decode("utf-8", "replace")
+    lines = _redact(text, auth).strip().splitlines()
     return (lines[0] if lines else "(empty body)")[:200]

@@ -27,6 +27,7 @@ from ..modelref import ModelSpec, parse_ref
 from ..progress import progress
 from ..protocols import Completion, Conversation, GenerationParams, PromptLike, as_conversation
 from .http_retry import JSONPoster, RemoteRequestsFailed, RequestFailure, RequestStats
+from .options import match_options
 
 TOP_LOGPROBS = 20  # the most OpenAI's API returns
 PrefixMode = Literal["user", "continue"]
@@ -186,14 +187,3 @@ def parse_first_token_top_logprobs(data: dict[str, Any]) -> list[tuple[str, floa
         raise RequestFailure("server returned no logprobs (does it support logprobs=true?)", retryable=False)
     first = logprobs["content"][0]
     return [(str(t["token"]), float(t["logprob"])) for t in first.get("top_logprobs") or [first]]
-
-
-def match_options(top: Sequence[tuple[str, float]], options: Sequence[str]) -> dict[str, float | None]:
-    """Each option's log-prob among the top tokens: an exact match first, else the best token equal to it
-    once whitespace is stripped (" A" for "A"); None when it is not among them."""
-    result: dict[str, float | None] = {}
-    for option in options:
-        exact = [lp for tok, lp in top if tok == option]
-        loose = [lp for tok, lp in top if tok.strip() == option.strip()]
-        result[option] = max(exact) if exact else (max(loose) if loose else None)
-    return result

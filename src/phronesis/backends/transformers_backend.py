@@ -128,10 +128,12 @@ class TransformersGenerator:
 
     def option_logprobs(self, prompts: Sequence[Conversation], options: Sequence[str],
                         assistant_prefix: str = "") -> list[dict[str, float | None]]:
-        """One forward pass per prompt (batched): log p of each option's first token."""
+        """One forward pass per prompt (batched): each option's log-prob by the rule in backends.options."""
         import torch
 
-        option_ids = {opt: self.tokenizer.encode(opt, add_special_tokens=False)[0] for opt in options}
+        from .options import match_options, spelling_token_ids
+
+        candidates = {i: self.tokenizer.decode([i]) for i in spelling_token_ids(self.tokenizer, options)}
         texts = [render_chat(self.tokenizer, list(p), assistant_prefix) for p in prompts]
         results: list[dict[str, float | None]] = []
         size = max(1, self.spec.batch_size)
@@ -142,5 +144,5 @@ class TransformersGenerator:
                 logits = self.model(**enc).logits[:, -1, :].float()  # left padding: last = next token
             logp = torch.log_softmax(logits, dim=-1)
             for row in logp:
-                results.append({opt: float(row[tid]) for opt, tid in option_ids.items()})
+                results.append(match_options([(text, float(row[i])) for i, text in candidates.items()], options))
         return results

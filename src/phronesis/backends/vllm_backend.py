@@ -60,14 +60,15 @@ class VLLMGenerator:
 
     def option_logprobs(self, prompts: Sequence[Conversation], options: Sequence[str],
                         assistant_prefix: str = "") -> list[dict[str, float | None]]:
-        """log p(option's first token) from vLLM's top-20 next-token log-probs; None outside them."""
-        option_ids = {opt: self.tokenizer.encode(opt, add_special_tokens=False)[0] for opt in options}
+        """Each option's log-prob from vLLM's top-20 next-token log-probs, by the rule in backends.options."""
+        from .options import match_options
+
         sampling = self._vllm.SamplingParams(max_tokens=1, temperature=0.0, logprobs=20)
         texts = [render_chat(self.tokenizer, list(p), assistant_prefix) for p in prompts]
         outputs = self.llm.generate(texts, sampling, lora_request=self._lora)
         results = []
         for out in outputs:
             first = out.outputs[0].logprobs[0]  # token id -> Logprob(logprob, rank, decoded_token)
-            results.append({opt: (first[tid].logprob if tid in first else None)
-                            for opt, tid in option_ids.items()})
+            results.append(match_options([(self.tokenizer.decode([tid]), lp.logprob) for tid, lp in first.items()],
+                                         options))
         return results

@@ -41,6 +41,9 @@ def _root(verbose: bool = typer.Option(False, "--verbose", help="Show the librar
         quiet_libraries()
 
 
+INTERRUPTED = "interrupted; rerun the same command to resume"
+
+
 def main() -> None:
     try:
         app(prog_name="phronesis")
@@ -48,6 +51,10 @@ def main() -> None:
         message = " ".join(str(exc).split())  # always exactly one line
         print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
-        print("interrupted; rerun the same command to resume", file=sys.stderr)
+    except KeyboardInterrupt:  # Ctrl-C outside a command (while importing, say)
+        print(INTERRUPTED, file=sys.stderr)
         sys.exit(130)
+    except SystemExit as exc:
+        if exc.code == 130:  # Typer turns Ctrl-C inside a command into a silent exit 130
+            print(INTERRUPTED, file=sys.stderr)
+        raise

@@ -8,13 +8,12 @@ Binary: ETHICS-format CSV (label + scenario/input), Scruples-format JSONL
 """
 from __future__ import annotations
 
-import csv
-import gzip
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
-from ..io import iter_jsonl
+from ..io import iter_jsonl, read_csv
 from ..hh_rlhf import ASSISTANT, HUMAN, parse_transcript, split_pair
 from ..records import preference_row
 
@@ -27,9 +26,7 @@ def read_rows(path: str | Path) -> list[Row]:
     if not path.exists():
         raise DataError(f"{path}: file not found")
     if path.name.removesuffix(".gz").endswith(".csv"):
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
+        rows = read_csv(path)[1]
     else:
         rows = [row for _, row in iter_jsonl(path)]
     if not rows:
@@ -74,28 +71,41 @@ def load_pairs(path: str | Path) -> tuple[list[Row], int]:
     return rows, skipped
 
 
-KNOWN_BINARY = (  # (fields that identify the format, text field, label field, positive label)
-    ({"statement", "answer_matching_behavior"}, "statement", "answer_matching_behavior", "Yes"),
-    ({"binarized_label"}, "text", "binarized_label", "RIGHT"),
-    ({"label", "scenario"}, "scenario", "label", "1"),
-    ({"label", "input"}, "input", "label", "1"),
+@dataclass(frozen=True)
+class BinaryFormat:
+    fields: frozenset[str]  # the columns that identify the format
+    text: tuple[str, ...]  # joined with a space into the text that is scored
+    label: str
+    positive: str  # the label value that means acceptable (label 1 in our rows)
+
+
+KNOWN_BINARY = (  # most specific first: deontology's columns include justice's
+    BinaryFormat(frozenset({"statement", "answer_matching_behavior"}), ("statement",), "answer_matching_behavior",
+                 "Yes"),
+    BinaryFormat(frozenset({"binarized_label"}), ("text",), "binarized_label", "RIGHT"),
+    # ETHICS: what label 1 means differs by subset. Deontology and justice: 1 = reasonable;
+    # commonsense: 1 = clearly wrong, so its acceptable rows are label 0.
+    BinaryFormat(frozenset({"label", "scenario", "excuse"}), ("scenario", "excuse"), "label", "1"),
+    BinaryFormat(frozenset({"label", "scenario"}), ("scenario",), "label", "1"),
+    BinaryFormat(frozenset({"label", "input"}), ("input",), "label", "0"),
 )
 
 
 def load_binary(path: str | Path, text_field: str | None = None, label_field: str | None = None,
                 positive: str | None = None) -> list[Row]:
-    """[{"text", "label": 0/1}] from a labelled file; fields default by recognised format."""
+    """[{"text", "label": 0/1}] from a labelled file, label 1 = acceptable; fields default by recognised format."""
     rows = read_rows(path)
-    guess = next((g for g in KNOWN_BINARY if g[0] <= rows[0].keys()), None)
-    text_field = text_field or (guess[1] if guess else None)
-    label_field = label_field or (guess[2] if guess else None)
-    positive = positive if positive is not None else (guess[3] if guess else "1")
-    if not text_field or not label_field:
+    guess = next((g for g in KNOWN_BINARY if g.fields <= rows[0].keys()), None)
+    text_fields = (text_field,) if text_field else (guess.text if guess else ())
+    label_field = label_field or (guess.label if guess else None)
+    positive = positive if positive is not None else (guess.positive if guess else "1")
+    if not text_fields or not label_field:
         raise DataError(f"{path}: unknown format; pass --text-field and --label-field (has: {', '.join(rows[0])})")
     out = []
     for number, row in enumerate(rows, start=1):
-        if text_field not in row or label_field not in row:
-            raise DataError(f"{path}: row {number}: missing {text_field!r} or {label_field!r}")
-        out.append({"text": str(row[text_field]),
+        missing = [f for f in (*text_fields, label_field) if f not in row]
+        if missing:
+            raise DataError(f"{path}: row {number}: missing {missing[0]!r}")
+        out.append({"text": " ".join(str(row[f]) for f in text_fields),
                     "label": int(str(row[label_field]).strip() == positive.strip())})
     return out

@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..errors import ConfigError
+from ..errors import ConfigError, UserError
 from ..io import atomic_write_json, atomic_write_jsonl
 from .model_specs import EvalModel
 from .settings import EvalConfig
@@ -73,6 +73,8 @@ def run_evaluation(models: Sequence[EvalModel], cfg: EvalConfig, out: Path,
     if cfg.base not in {m.name for m in models}:
         raise ConfigError(f"--models: no model named {cfg.base!r} (the base every other model is compared with); "
                           f"name one base=REF or set base: in the config")
+    if out.exists() and not out.is_dir():  # found before minutes of model loading, not after
+        raise UserError(f"--out {out}: exists and is not a folder")
     checked = check_disjoint(prompt_sets(cfg), {*runs, *training_runs(models)})
     started = time.time()
     if resources is None:

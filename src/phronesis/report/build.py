@@ -1,7 +1,6 @@
 """`phronesis report`: gather an evaluation's files (and any training rewards in the run) into a report."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +63,7 @@ def build_images(metrics: dict[str, Any], items: dict[str, Any], run_dir: Path) 
 def build_report(run_dir: Path, out: Path | None = None) -> list[Path]:
     eval_dir = find_eval_dir(Path(run_dir))
     out = Path(out) if out else eval_dir
-    metrics = read_json(eval_dir / "metrics.json")
+    metrics = read_metrics(eval_dir)
     items = read_json(eval_dir / "items.json") if (eval_dir / "items.json").is_file() else {}
     answers = read_jsonl(eval_dir / "answers.jsonl", allow_empty=True) if (eval_dir / "answers.jsonl").is_file() else []
     per_set = int(metrics.get("config", {}).get("samples", 6))
@@ -77,5 +76,17 @@ def build_report(run_dir: Path, out: Path | None = None) -> list[Path]:
     return paths
 
 
+def read_metrics(eval_dir: Path) -> dict[str, Any]:
+    """metrics.json as `phronesis evaluate` writes it; anything else is named, not a KeyError deep in a table."""
+    path = eval_dir / "metrics.json"
+    metrics = read_json(path)
+    if not isinstance(metrics, dict):
+        raise DataError(f"{path}: expected a JSON object, got {type(metrics).__name__}")
+    for key, kind in (("metrics", dict), ("models", (dict, list)), ("base", str)):
+        if not isinstance(metrics.get(key), kind):
+            raise DataError(f"{path}: missing or malformed {key!r} (not written by `phronesis evaluate`?)")
+    return metrics
+
+
 def load_metrics(run_dir: Path) -> dict[str, Any]:
-    return json.loads((find_eval_dir(Path(run_dir)) / "metrics.json").read_text(encoding="utf-8"))
+    return read_metrics(find_eval_dir(Path(run_dir)))

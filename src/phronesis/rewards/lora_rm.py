@@ -120,12 +120,35 @@ def render(tokenizer: Any, prompt: PromptLike, completion: str | Conversation) -
     return list(tokenizer.apply_chat_template(conversation, tokenize=True, return_dict=True)["input_ids"])
 
 
+def render_fitted(tokenizer: Any, prompt: PromptLike, completion: str | Conversation,
+                  max_length: int | None) -> list[int]:
+    """`render`, fitted to the RM's trained `max_length` as training fitted its pairs (earliest prompt
+    turns dropped first); one turn still too long keeps its last tokens, where the score head reads."""
+    from .preference_data import drop_first_turn
+
+    turns = as_conversation(prompt)
+    ids = render(tokenizer, turns, completion)
+    if max_length is None:
+        return ids
+    while len(ids) > max_length and len(turns) > 1:
+        turns = drop_first_turn(turns)
+        ids = render(tokenizer, turns, completion)
+    return ids[-max_length:]
+
+
+def trained_max_length(folder: str | Path) -> int | None:
+    """The `max_length` the RM was trained with (reward_model.json), None when it was not recorded."""
+    meta = Path(folder) / RM_META
+    return read_json(meta).get("max_length") if meta.is_file() else None
+
+
 class _Scorer:
     """Batched forward passes of a sequence-classification model; right padding, one precision."""
 
-    def __init__(self, model: Any, tokenizer: Any, precision: Precision = "fp32", batch_size: int = 8):
+    def __init__(self, model: Any, tokenizer: Any, precision: Precision = "fp32", batch_size: int = 8,
+                 max_length: int | None = None):
         self.model, self.tokenizer = model.eval(), tokenizer
-        self.precision, self.batch_size = precision, batch_size
+        self.precision, self.batch_size, self.max_length = precision, batch_size, max_length
 
     def _autocast(self):
         import torch
@@ -160,7 +183,8 @@ class _Scorer:
     def score(self, prompts: Sequence[PromptLike], completions: Sequence[str | Conversation]) -> list[float]:
         if len(prompts) != len(completions):
             raise ValueError(f"score: {len(prompts)} prompts but {len(completions)} completions")
-        return self.score_ids([render(self.tokenizer, p, c) for p, c in zip(prompts, completions)])
+        return self.score_ids([render_fitted(self.tokenizer, p, c, self.max_length)
+                               for p, c in zip(prompts, completions)])
 
 
 class LoraRewardModel:
@@ -173,7 +197,8 @@ class LoraRewardModel:
         self.folder = Path(folder)
         base_path = base_path or resolve_base(base_of(self.folder))
         model = PeftModel.from_pretrained(load_seqcls_base(base_path, quantize_4bit), str(self.folder))
-        self._scorer = _Scorer(model, load_tokenizer(str(self.folder)), precision, batch_size)
+        self._scorer = _Scorer(model, load_tokenizer(str(self.folder)), precision, batch_size,
+                               trained_max_length(self.folder))
 
     @property
     def model(self) -> Any:
@@ -206,6 +231,7 @@ class MultiAdapterRewardModel:
         for name in names[1:]:
             model.load_adapter(str(folders[name]), adapter_name=name)
         self.names = names
+        self.max_lengths = {name: trained_max_length(folders[name]) for name in names}
         self._scorer = _Scorer(model, load_tokenizer(str(folders[names[0]])), precision, batch_size)
 
     @property
@@ -215,6 +241,7 @@ class MultiAdapterRewardModel:
     def score_with(self, name: str, prompts: Sequence[PromptLike],
                    completions: Sequence[str | Conversation]) -> list[float]:
         self.model.set_adapter(name)
+        self._scorer.max_length = self.max_lengths[name]  # each adapter scores at its own trained length
         return self._scorer.score(prompts, completions)
 
     def member(self, name: str) -> "AdapterMember":
@@ -244,7 +271,7 @@ class SequenceClassifierRewardModel:
         from transformers import AutoModelForSequenceClassification
 
         model = AutoModelForSequenceClassification.from_pretrained(str(folder), dtype=torch.float32)
-        self._scorer = _Scorer(model, load_tokenizer(str(folder)), precision, batch_size)
+        self._scorer = _Scorer(model, load_tokenizer(str(folder)), precision, batch_size, trained_max_length(folder))
 
     def score(self, prompts: Sequence[PromptLike], completions: Sequence[str | Conversation]) -> list[float]:
         return self._scorer.score(prompts, completions)

@@ -45,7 +45,7 @@ def fit_to_length(rows: Sequence[Row], max_length: int | None, count_tokens: Cou
         prompt = list(row["prompt"])
         cut = False
         while _longest(prompt, row, count_tokens) > max_length and len(prompt) > 1:
-            prompt = _drop_first_turn(prompt)
+            prompt = drop_first_turn(prompt)
             cut = True
         if _longest(prompt, row, count_tokens) > max_length:
             report.dropped_too_long += 1
@@ -61,7 +61,7 @@ def _longest(prompt: list, row: Row, count_tokens: CountTokens) -> int:
     return max(count_tokens(prompt + list(row["chosen"])), count_tokens(prompt + list(row["rejected"])))
 
 
-def _drop_first_turn(prompt: list) -> list:
+def drop_first_turn(prompt: list) -> list:
     """Remove the first message (keeping a leading system message), then any leading assistant turns
     so the prompt still starts with a user turn."""
     system = [m for m in prompt[:1] if m["role"] == "system"]

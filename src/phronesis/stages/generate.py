@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from pydantic import Field
+
 from ..config import StrictModel
 from ..io import atomic_write_jsonl
 from ..protocols import GenerationParams, Generator
@@ -15,12 +17,12 @@ Row = dict[str, Any]
 class GenerateConfig(StrictModel):
     prompt_sets: list[str] = ["harmful_test", "benign_test"]  # names from the `prompts:` section
     model: str = "policy"  # which entry of the `models:` section answers
-    max_new_tokens: int = 256
-    temperature: float = 0.0
-    top_p: float = 1.0
-    n: int = 1
+    max_new_tokens: int = Field(256, ge=1)  # 0 or less would "finish" with empty answers
+    temperature: float = Field(0.0, ge=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    n: int = Field(1, ge=1)
     system_prompt: str | None = None
-    chunk_size: int = 8  # rows per checkpoint write
+    chunk_size: int = Field(8, ge=1)  # rows per checkpoint write
 
     def params(self, seed: int) -> GenerationParams:
         return GenerationParams(max_new_tokens=self.max_new_tokens, temperature=self.temperature,

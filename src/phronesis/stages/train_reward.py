@@ -48,7 +48,7 @@ class TrainRewardConfig(StrictModel):
     sets: list[PreferenceSetSpec] = Field(default_factory=_default_sets)
     model: str = "policy"  # base model, an entry of `models:`
     heldout_fraction: float = Field(0.2, gt=0.0, lt=1.0)
-    max_train_rows: Optional[int] = None  # cap per set (after the held-out split), for quick runs
+    max_train_rows: Optional[int] = Field(None, ge=1)  # cap per set (after the held-out split), for quick runs
     lora: RewardLoraSettings = RewardLoraSettings()
     margin_field: Optional[str] = None  # soft-label column (e.g. "p_chosen") -> Bradley-Terry margin
     margin_scale: float = 1.0
