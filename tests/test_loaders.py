@@ -81,7 +81,8 @@ def test_hh_first_turn_and_dialogue_modes(tmp_path):
 
 def test_hh_pairs_split_at_the_shared_prefix(tmp_path):
     path = write_hh(tmp_path / "hh.jsonl", [(CHOSEN, REJECTED)])
-    [pair] = load_hh_rlhf_pairs(path)
+    [pair], skipped = load_hh_rlhf_pairs(path)
+    assert skipped == 0
     assert pair["prompt"][-1] == {"role": "user", "content": "how do I pick a lock?"}
     assert pair["chosen"] == [{"role": "assistant", "content": "Call a locksmith."}]
     assert pair["rejected"] == [{"role": "assistant", "content": "Use a bobby pin."}]
@@ -97,19 +98,37 @@ def test_hh_malformed_file_names_the_line(tmp_path):
         load_hh_rlhf_pairs(path)
 
 
+def test_every_hh_rlhf_loader_skips_transcripts_that_part_before_the_last_turn(tmp_path):
+    from phronesis.evaluation.rm_data import load_pairs as rm_pairs
+    from phronesis.judges.pairs import load_pairs as judge_pairs
+
+    parted = ("\n\nHuman: hi\n\nAssistant: Hello!\n\nHuman: more\n\nAssistant: Sure.",
+              "\n\nHuman: hi\n\nAssistant: Go away.\n\nHuman: more\n\nAssistant: No.")
+    path = write_hh(tmp_path / "hh.jsonl", [(CHOSEN, REJECTED), parted])
+    pairs, skipped = load_hh_rlhf_pairs(path)
+    assert (len(pairs), skipped) == (1, 1)
+    assert (len(rm_pairs(path)[0]), rm_pairs(path)[1]) == (1, 1)
+    assert [r["chosen"] for r in judge_pairs(path)] == ["Call a locksmith."]
+
+
 def test_hh_rlhf_harmless_base_test_split(shared_data):
     path = shared_data / "hh-rlhf" / "harmless-base-test.jsonl.gz"
-    pairs = load_hh_rlhf_pairs(path)
-    assert len(pairs) == 2312
+    pairs, skipped = load_hh_rlhf_pairs(path)
+    assert (len(pairs), skipped) == (2307, 5)
+    from phronesis.evaluation.rm_data import load_pairs as rm_pairs
+    from phronesis.judges.pairs import load_pairs as judge_pairs
+
+    assert [p["id"] for p in rm_pairs(path)[0]] and len(rm_pairs(path)[0]) == len(judge_pairs(path)) == 2307
     assert all(p["prompt"][-1]["role"] == "user" and p["prompt"][0]["role"] == "user" for p in pairs)
     raw = [json.loads(line) for line in gzip.open(path, "rt", encoding="utf-8")]
-    for pair, row in zip(pairs, raw):  # the prompt is shared by both transcripts, every turn but the last
+    for pair in pairs:  # the prompt is shared by both transcripts, every turn but the last
+        row = raw[int(pair["id"].removeprefix("hh-")) - 1]
         prompt_turns = len(pair["prompt"])
         assert parse_transcript(row["chosen"])[:prompt_turns] == pair["prompt"]
         assert parse_transcript(row["rejected"])[:prompt_turns] == pair["prompt"]
         assert row["chosen"].rstrip().endswith(pair["chosen"][0]["content"])
     assert sum(p["chosen"] != p["rejected"] for p in pairs) > 2200
-    assert len(load_hh_rlhf_pairs(path, limit=5)) == 5
+    assert len(load_hh_rlhf_pairs(path, limit=5)[0]) == 5
     prompts = load_prompts({"source": str(path), "limit": 3})
     assert prompts[0]["prompt"] == pairs[0]["prompt"][0]["content"]
 

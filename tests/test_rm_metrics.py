@@ -3,7 +3,8 @@ import math
 
 import pytest
 
-from phronesis.evaluation.rm_data import hh_rlhf_pair, load_binary, parse_hh_transcript
+from phronesis.evaluation.rm_data import hh_rlhf_pair, load_binary
+from phronesis.hh_rlhf import parse_transcript
 from phronesis.evaluation.rm_eval import evaluate_binary, evaluate_pairs
 from phronesis.evaluation.rm_metrics import (best_threshold, bootstrap_ci, length_baseline_accuracy, mcc,
                                              pairwise_metrics, roc_auc)
@@ -94,7 +95,8 @@ def test_zscore_normalisation_calibrates_each_member():
 
 def test_evaluate_pairs_reports_members_and_every_aggregator():
     rows = [preference_row("1", "q", "long answer", "no"), preference_row("2", "q", "x", "longer one")]
-    ens = EnsembleRewardModel({"len": ConstantRM(1.0), "neg": ConstantRM(-1.0)}, Aggregator(name="mean"))
+    ens = EnsembleRewardModel({"len": ConstantRM(1.0), "neg": ConstantRM(-1.0)}, Aggregator(name="mean"),
+                              {"len": Normaliser(), "neg": Normaliser()})  # identity z-scores: members as they are
     result = evaluate_pairs(ens, rows)
     assert result["members"]["len"]["accuracy"] == 0.5
     assert result["members"]["neg"]["accuracy"] == 0.5
@@ -134,7 +136,7 @@ def test_fit_to_length_drops_early_turns_then_counts_rows_that_never_fit():
 def test_hh_transcript_parsing():
     chosen = "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: help me\n\nAssistant: sure, safely"
     rejected = "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: help me\n\nAssistant: no"
-    assert parse_hh_transcript(chosen)[1] == {"role": "assistant", "content": "hello"}
+    assert parse_transcript(chosen)[1] == {"role": "assistant", "content": "hello"}
     row = hh_rlhf_pair("1", chosen, rejected)
     assert [m["content"] for m in row["prompt"]] == ["hi", "hello", "help me"]
     assert row["chosen"][0]["content"] == "sure, safely" and row["rejected"][0]["content"] == "no"

@@ -56,6 +56,20 @@ def split_pair(chosen: str, rejected: str) -> tuple[str, str, str]:
     return chosen[:cut], chosen[start:].strip(), rejected[start:].strip()
 
 
+def transcript_pair(chosen: str, rejected: str) -> tuple[Conversation, str, str]:
+    """(dialogue ending in a Human turn, chosen reply, rejected reply) of two transcripts that differ only in
+    their last assistant reply. The one policy for every hh-rlhf loader: transcripts that part earlier give
+    "replies" holding later turns (5 of the 2,312 harmless-base test rows), so they raise ValueError and
+    loaders skip and count them."""
+    prefix, chosen_reply, rejected_reply = split_pair(chosen, rejected)
+    prompt = parse_transcript(prefix)
+    if not prompt or prompt[-1]["role"] != "user":
+        raise ValueError("the shared dialogue does not end with a Human turn")
+    if any(HUMAN in reply or ASSISTANT in reply for reply in (chosen_reply, rejected_reply)):
+        raise ValueError("the transcripts part before their last assistant turn")
+    return prompt, chosen_reply, rejected_reply
+
+
 def _row_id(row: dict[str, Any]) -> str:
     return str(row.get("id") or f"hh-{row['_line']:05d}")
 
@@ -78,17 +92,17 @@ def hh_prompt_rows(path: str | Path, mode: Literal["first_turn", "dialogue"] = "
     return out
 
 
-def load_hh_rlhf_pairs(path: str | Path, limit: int | None = None) -> list[dict[str, Any]]:
-    """hh-rlhf pairs as records.preference_row: prompt = shared dialogue (messages),
-    chosen/rejected = the final assistant reply of each transcript."""
-    pairs = []
+def load_hh_rlhf_pairs(path: str | Path, limit: int | None = None) -> tuple[list[dict[str, Any]], int]:
+    """(pairs as records.preference_row, rows skipped): prompt = shared dialogue (messages),
+    chosen/rejected = the final assistant reply of each transcript (see `transcript_pair`)."""
+    pairs, skipped = [], 0
     for row in read_transcript_rows(path)[:limit]:
         if not isinstance(row.get("rejected"), str):
             raise DataError(f"{path}: line {row['_line']}: missing 'rejected' transcript")
         try:
-            prefix, chosen, rejected = split_pair(row["chosen"], row["rejected"])
-            prompt = parse_transcript(prefix)
-        except ValueError as exc:
-            raise DataError(f"{path}: line {row['_line']}: {exc}") from None
+            prompt, chosen, rejected = transcript_pair(row["chosen"], row["rejected"])
+        except ValueError:
+            skipped += 1
+            continue
         pairs.append(preference_row(_row_id(row), prompt, chosen, rejected, source="hh-rlhf"))
-    return pairs
+    return pairs, skipped

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import DataError
 from ..io import iter_jsonl, read_csv
-from ..hh_rlhf import ASSISTANT, HUMAN, parse_transcript, split_pair
+from ..hh_rlhf import transcript_pair
 from ..records import preference_row
 
 Row = dict[str, Any]
@@ -34,20 +34,12 @@ def read_rows(path: str | Path) -> list[Row]:
     return rows
 
 
-# One hh-rlhf parser for the project (phronesis.hh_rlhf); the old name stays for callers.
-parse_hh_transcript = parse_transcript
-
-
 def hh_rlhf_pair(row_id: str, chosen: str, rejected: str) -> Row | None:
     """A preference row from two hh-rlhf transcripts that share all but the last assistant turn;
     None when they do not (a different dialogue, or more turns after the replies differ)."""
     try:
-        prefix, chosen_reply, rejected_reply = split_pair(chosen, rejected)
-        prompt = parse_transcript(prefix)
+        prompt, chosen_reply, rejected_reply = transcript_pair(chosen, rejected)
     except ValueError:
-        return None
-    if not prompt or prompt[-1]["role"] != "user" or any(HUMAN in reply or ASSISTANT in reply
-                                                          for reply in (chosen_reply, rejected_reply)):
         return None
     return preference_row(row_id, prompt, [{"role": "assistant", "content": chosen_reply}],
                           [{"role": "assistant", "content": rejected_reply}])

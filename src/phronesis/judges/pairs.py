@@ -6,7 +6,7 @@ from typing import Any
 
 from ..errors import DataError
 from ..io import iter_jsonl
-from ..hh_rlhf import parse_transcript, split_pair
+from ..hh_rlhf import parse_transcript, transcript_pair
 from ..sources import builtin_path
 
 Row = dict[str, Any]
@@ -16,12 +16,12 @@ Row = dict[str, Any]
 split_transcript = parse_transcript
 
 
-def _from_transcripts(chosen: str, rejected: str, where: str) -> Row:
+def _from_transcripts(chosen: str, rejected: str) -> Row | None:
+    """None for transcripts that part before their last turn: skipped and counted, as every hh-rlhf loader does."""
     try:
-        prefix, chosen_reply, rejected_reply = split_pair(chosen, rejected)
-        prompt = parse_transcript(prefix)
-    except ValueError as exc:
-        raise DataError(f"{where}: hh-rlhf transcripts: {exc}") from None
+        prompt, chosen_reply, rejected_reply = transcript_pair(chosen, rejected)
+    except ValueError:
+        return None
     return {"prompt": prompt, "chosen": chosen_reply, "rejected": rejected_reply}
 
 
@@ -33,12 +33,15 @@ def _last_text(value: Any, where: str, key: str) -> str:
     raise DataError(f"{where}: `{key}` must be a string or a non-empty message list")
 
 
-def normalise_pair(raw: Row, where: str) -> Row:
-    """{id, prompt (str or messages), chosen (str), rejected (str), kind?}."""
+def normalise_pair(raw: Row, where: str) -> Row | None:
+    """{id, prompt (str or messages), chosen (str), rejected (str), kind?}; None for hh-rlhf transcripts
+    that part before their last turn (see hh_rlhf.transcript_pair)."""
     if "chosen" not in raw or "rejected" not in raw:
         raise DataError(f"{where}: needs `chosen` and `rejected`")
     if "prompt" not in raw and isinstance(raw["chosen"], str) and "\n\nAssistant:" in raw["chosen"]:
-        row = _from_transcripts(raw["chosen"], raw["rejected"], where)
+        row = _from_transcripts(raw["chosen"], raw["rejected"])
+        if row is None:
+            return None
     elif "prompt" in raw:
         row = {"prompt": raw["prompt"], "chosen": _last_text(raw["chosen"], where, "chosen"),
                "rejected": _last_text(raw["rejected"], where, "rejected")}
@@ -60,10 +63,19 @@ def load_pairs(ref: str | Path, limit: int | None = None) -> list[Row]:
     """Read a pairs file (.jsonl or .jsonl.gz); `limit` keeps the first N rows."""
     path = resolve_pairs_path(ref)
     rows: list[Row] = []
+    skipped = 0
     for number, raw in iter_jsonl(path):
         if limit is not None and len(rows) >= limit:
             break
-        rows.append(normalise_pair(raw, f"{path}:{number}"))
+        row = normalise_pair(raw, f"{path}:{number}")
+        if row is None:
+            skipped += 1
+        else:
+            rows.append(row)
     if not rows:
         raise DataError(f"{path}: no pairs")
+    if skipped:
+        from ..progress import info
+
+        info(f"{path}: skipped {skipped} hh-rlhf rows whose transcripts part before the last turn")
     return rows
