@@ -89,3 +89,13 @@ def test_option_logprobs_follow_the_http_rule_whitespace_variants_are_one_answer
     everything = [(gen.tokenizer.decode([i]), float(lp)) for i, lp in enumerate(logp.tolist())]
     expected = match_options(everything, ["A", " A", "B"])  # the HTTP rule over the whole vocabulary
     assert local == pytest.approx(expected, abs=1e-4) and local["A"] == local[" A"]
+
+
+def test_a_prompt_longer_than_the_context_is_refused_before_any_compute(tiny):
+    from phronesis.errors import DataError
+
+    long_prompt = "kill the process " * 400  # well over the tiny model's 512 positions
+    with pytest.raises(DataError, match=r"^prompt 2 of this batch \('.*'\.\.\.\) is [\d,]+ tokens; with "
+                                        r"max_new_tokens 4 it exceeds .* context of 512 tokens"):
+        make(tiny, 2).generate(["short", long_prompt], GenerationParams(max_new_tokens=4))
+    assert len(make(tiny, 2).generate(["short"], GenerationParams(max_new_tokens=4))[0]) == 1

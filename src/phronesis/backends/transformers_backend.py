@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Sequence
 
-from ..errors import ModelRefError
+from ..errors import DataError, ModelRefError
 from ..modelref import CATALOG_HINT, ModelSpec, parse_ref, resolve_local_path
 from ..protocols import Completion, Conversation, GenerationParams, PromptLike, as_conversation
 
@@ -83,6 +83,7 @@ class TransformersGenerator:
 
     def generate(self, prompts: Sequence[PromptLike], params: GenerationParams) -> list[list[str]]:
         texts = [render_chat(self.tokenizer, as_conversation(p, params.system_prompt)) for p in prompts]
+        self._check_context(texts, params.max_new_tokens)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths pad less
         results: list[list[str]] = [[] for _ in texts]
         size = max(1, self.spec.batch_size)
@@ -92,6 +93,23 @@ class TransformersGenerator:
             for index, completions in zip(chunk, outputs):
                 results[index] = completions
         return results
+
+    def _check_context(self, texts: list[str], max_new_tokens: int) -> None:
+        """Refuse, before any compute, a prompt that cannot fit the model's context with its answer.
+
+        The policy is to refuse, not truncate: a cut prompt changes the question. It also keeps Ctrl-C
+        working, since one forward pass over a 262k-token prompt ran for minutes inside C++ and ignored SIGINT.
+        """
+        context = getattr(self.model.config, "max_position_embeddings", None) or getattr(
+            self.model.config, "n_positions", None)
+        if not context:
+            return
+        for number, ids in enumerate(self.tokenizer(texts, add_special_tokens=False)["input_ids"], start=1):
+            if len(ids) + max_new_tokens > context:
+                preview = " ".join(texts[number - 1].split())[:60]
+                raise DataError(f"prompt {number} of this batch ({preview!r}...) is {len(ids):,} tokens; with "
+                                f"max_new_tokens {max_new_tokens} it exceeds {self.spec.ref}'s context of "
+                                f"{context:,} tokens; shorten it or lower the prompt set's max_prompt_chars")
 
     def _generate_batch(self, texts: list[str], params: GenerationParams) -> list[list[str]]:
         import torch
