@@ -94,3 +94,21 @@ def test_an_empty_stage_section_means_its_defaults(tmp_path):
     for config in (load_pipeline_config(path), load_pipeline_config(None, ["critique_revise=null"])):
         assert config.critique_revise == CritiqueReviseConfig()
         preflight(config)
+
+
+def test_an_uncached_hf_model_offline_fails_at_once_with_one_line(monkeypatch):
+    import socket
+    import time
+
+    from phronesis.errors import ModelRefError
+    from phronesis.modelref import resolve_local_path
+
+    def unreachable(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", unreachable)
+    started = time.monotonic()
+    with pytest.raises(ModelRefError, match=r"^model ref 'hf:nobody/not-cached': not in the local Hugging Face "
+                                            r"cache and the hub cannot be reached") as info:
+        resolve_local_path("hf:nobody/not-cached")
+    assert "\n" not in str(info.value) and time.monotonic() - started < 5

@@ -57,10 +57,38 @@ def resolve_local_path(ref: str) -> str:
 
         return str(pull(parsed.target))
     if parsed.scheme == "hf":
-        return parsed.target
+        return hf_location(parsed.target)
     if parsed.scheme == "local":
         return str(check_local_ref(ref))
     raise ModelRefError(f"model ref {ref!r}: an openai: server has no local weights")
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def hf_location(repo: str) -> str:
+    """The cached snapshot of an hf: model, else the repo id for a download. Offline and uncached fails at
+    once with one line; transformers would retry for 25-50 s and print a screen of warnings first."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(repo, local_files_only=True)
+    except Exception:  # not cached (the hub's exception types moved between versions)
+        pass
+    if not hub_reachable():
+        raise ModelRefError(f"model ref 'hf:{repo}': not in the local Hugging Face cache and the hub cannot be "
+                            f"reached (offline?); {CATALOG_HINT}")
+    return repo
 
 
 def check_local_ref(ref: str, key: str = "model ref") -> Path:
