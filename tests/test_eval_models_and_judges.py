@@ -14,13 +14,23 @@ from phronesis.evaluation.sage import sage_from_similarity, sage_score
 
 
 def test_split_model_arg_variants():
-    assert split_model_arg("base=catalog:smollm2-135m-instruct") == ("base", "catalog:smollm2-135m-instruct", None)
+    assert split_model_arg("base=catalog:smollm2-135m-instruct") == ("base", "catalog:smollm2-135m-instruct",
+                                                                      None, None)
     assert split_model_arg("base+constitution=catalog:x@system:constitution") == (
-        "base+constitution", "catalog:x", "constitution")
-    assert split_model_arg("srv=openai:http://h:8000/v1#m") == ("srv", "openai:http://h:8000/v1#m", None)
-    for bad in ("noequals", "=catalog:x", "a b=catalog:x", "x=catalog:y@system:"):
+        "base+constitution", "catalog:x", "constitution", None)
+    assert split_model_arg("srv=openai:http://h:8000/v1#m@key_env:SRV_KEY") == (
+        "srv", "openai:http://h:8000/v1#m", None, "SRV_KEY")
+    for bad in ("noequals", "=catalog:x", "a b=catalog:x", "x=catalog:y@system:", "x=catalog:y@key_env:"):
         with pytest.raises(ModelRefError):
             split_model_arg(bad)
+
+
+def test_an_api_key_reaches_a_keyed_server_by_env_var_name_only():
+    [srv] = parse_models(["srv=openai:http://h:8000/v1#m@key_env:SRV_KEY"])
+    assert srv.spec.api_key_env == "SRV_KEY" and srv.spec.ref == "openai:http://h:8000/v1#m"
+    with pytest.raises(ModelRefError, match="@key_env: must name an env var") as info:
+        parse_models(["srv=openai:http://h:8000/v1#m@key_env:sk-live-abcdef0123456789"])
+    assert "sk-live" not in str(info.value)
 
 
 def test_parse_models_prompted_baseline_and_file(tmp_path):

@@ -10,7 +10,8 @@ from ..progress import set_quiet
 
 MODELS_HELP = ("NAME=REF, repeatable or space-separated: REF is catalog:NAME, hf:ORG/NAME, a local model or LoRA "
                "adapter folder, or openai:URL#MODEL; add @system:constitution for the prompted baseline or "
-               "@system:FILE. One model must be named base.")
+               "@system:FILE; a keyed openai: server takes @key_env:VAR (the variable's name, never the key). "
+               "One model must be named base.")
 
 
 def register(app: typer.Typer) -> None:

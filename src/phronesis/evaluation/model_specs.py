@@ -8,6 +8,8 @@ baseline (the constitution's active principles as the system prompt);
 """
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 import json
 import re
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from .prompted import constitution_system_prompt
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
 SYSTEM_MARK = "@system:"
+KEY_MARK = "@key_env:"  # the environment variable holding an openai: server's API key (never the key)
 
 
 @dataclass(frozen=True)
@@ -35,8 +38,11 @@ class EvalModel:
         return f"{self.spec.ref}{extra}" + (f" (system prompt: {self.system})" if self.system else "")
 
 
-def split_model_arg(text: str) -> tuple[str, str, str | None]:
-    """(name, ref, system) from `NAME=REF[@system:X]`, with one-line errors."""
+def split_model_arg(text: str) -> tuple[str, str, str | None, str | None]:
+    """(name, ref, system, key_env) from `NAME=REF[@system:X][@key_env:VAR]`, with one-line errors."""
+    text, key_mark, key_env = text.partition(KEY_MARK)
+    if key_mark and not key_env.strip():
+        raise ModelRefError(f"--models {text!r}: '@key_env:' needs an environment variable name")
     name, sep, rest = text.partition("=")
     name = name.strip()
     if not sep or not rest.strip():
@@ -46,7 +52,7 @@ def split_model_arg(text: str) -> tuple[str, str, str | None]:
     ref, mark, system = rest.strip().partition(SYSTEM_MARK)
     if mark and not system.strip():
         raise ModelRefError(f"--models {text!r}: '@system:' needs 'constitution' or a file path")
-    return name, ref.strip(), (system.strip() or None)
+    return name, ref.strip(), (system.strip() or None), (key_env.strip() or None)
 
 
 def adapter_spec(ref: str) -> ModelSpec:
@@ -83,9 +89,16 @@ def system_prompt_for(system: str | None, constitution: Constitution | None) -> 
 def parse_models(args: list[str], constitution: Constitution | None = None) -> list[EvalModel]:
     models, seen = [], set()
     for text in args:
-        name, ref, system = split_model_arg(text)
+        name, ref, system, key_env = split_model_arg(text)
         if name in seen:
             raise ModelRefError(f"--models: name {name!r} given twice")
         seen.add(name)
-        models.append(EvalModel(name, adapter_spec(ref), system, system_prompt_for(system, constitution)))
+        spec = adapter_spec(ref)
+        if key_env:
+            try:  # ModelSpec checks it names a variable and is not a pasted key
+                spec = spec.model_validate({**spec.model_dump(exclude_unset=True), "api_key_env": key_env})
+            except ValidationError as exc:  # the message never repeats the value: it may be a pasted key
+                reason = exc.errors()[0]["msg"].removeprefix("Value error, ")
+                raise ModelRefError(f"--models {name}: @key_env: {reason}") from None
+        models.append(EvalModel(name, spec, system, system_prompt_for(system, constitution)))
     return models
