@@ -90,5 +90,17 @@ def build_report(run_dir: Path, out: Path | None = None) -> list[Path]:
     return paths
 
 
+def conclude(run_dir: Path) -> list[Path]:
+    """How a run ends: build the report, then print the headline table (models named by what they are),
+    the sentence and where the report and metrics are."""
+    from .tables import print_headline
+
+    paths = build_report(run_dir)
+    eval_dir = find_eval_dir(Path(run_dir))
+    raw = read_json(eval_dir / "metrics.json")
+    print_headline(relabel(raw, model_labels(raw["models"], run_root(eval_dir, Path(run_dir)))), paths[:2])
+    return paths
+
+
 def load_metrics(run_dir: Path) -> dict[str, Any]:
     return json.loads((find_eval_dir(Path(run_dir)) / "metrics.json").read_text(encoding="utf-8"))
