@@ -24,6 +24,7 @@ def test_sft_then_dpo_stages(tiny_model_dir, tmp_path):
     sft_dir, dpo_dir = outcomes[0].path, outcomes[1].path
     assert (sft_dir / "merged" / "config.json").exists() and (sft_dir / "adapter").is_dir()
     assert outcomes[0].manifest["counts"]["steps"] == 1
+    assert "'loss'" in (sft_dir / "stage.log").read_text()  # TRL's printed log dicts went to the stage log
     assert outcomes[1].manifest["base_model"] == str(sft_dir / "merged")  # reference = the SFT model
     assert "sft" in outcomes[1].manifest["inputs"]
     assert (dpo_dir / "adapter" / "adapter_model.safetensors").exists()

@@ -2,6 +2,7 @@
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -66,6 +67,87 @@ def test_report_has_table_plots_samples_and_reward_curve(report_dir):
     assert "| harmful_refusal_rate |" in md and "p=" in md and "[" in md
 
 
+def test_report_leads_with_the_conclusion_and_one_forest_plot(report_dir):
+    page = (report_dir / "report.html").read_text()
+    first_screen = page[:page.index("Models and method")]
+    assert "<h1>aligned vs base</h1>" in first_screen and "Better than base with 95% confidence on:" in first_screen
+    assert 'alt="differences vs base"' in first_screen and "[+0.500, +0.500]" in first_screen
+    assert "fewer than 20 items" in first_screen  # small-n warning
+    assert "p_holm" in first_screen  # multiplicity warning
+    assert 'alt="harmful_refusal_rate' not in page  # no bar chart per metric
+
+
+def write_stage(run, folder, section, counts=None, logs=None):
+    from phronesis.io import atomic_write_json
+
+    path = run / folder
+    atomic_write_json(path / "manifest.json", {"status": "complete", "config": {"section": section},
+                                               "counts": counts or {}})
+    for name, rows in (logs or {}).items():
+        atomic_write_jsonl(path / name, rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """A run whose evaluate stage compares base, sft and an RL model trained against an ensemble."""
+    import json
+
+    run = tmp_path_factory.mktemp("trained")
+    write_stage(run, "02-sft", {"data": ["best_of_n/sft.jsonl"]}, {"rows": 112, "steps": 3, "final_loss": 1.76},
+                {"trainer/train_log.jsonl": [{"step": s, "loss": 2.0 - s / 10} for s in range(1, 4)],
+                 ".work/train_log.jsonl": [{"step": 1, "loss": 99.0}]})
+    write_stage(run, "03-train_reward", {"aggregator": {"name": "mean_minus_std", "k": 0.5}})
+    write_stage(run, "04-rl", {"algorithm": "grpo", "prompt_sets": ["harmful_train"]}, {"prompts": 64},
+                {"rewards.jsonl": [{"step": s, "reward": s / 10, "reward/rm_0": s / 5, "reward/rm_1": 0.0,
+                                    "kl": s / 100} for s in range(1, 4)]})
+    evaluate = make_eval(run / "05-evaluate")
+    (run / "03-rl" / "rewards.jsonl").unlink()
+    (run / "03-rl").rmdir()
+    metrics = json.loads((evaluate / "metrics.json").read_text())
+    metrics["models"]["aligned"] = f"{run}/04-rl/.work/init + adapter {run}/04-rl/adapter"
+    (evaluate / "metrics.json").write_text(json.dumps(metrics))
+    build_report(evaluate)  # pointed at the evaluate stage, as the README says: curves come from its siblings
+    return run
+
+
+def test_models_are_named_by_what_they_are(trained_run):
+    from phronesis.report.run_context import model_labels
+
+    models = {"base": "catalog:smollm2", "tuned": f"{trained_run}/02-sft/adapter",
+              "rl": f"{trained_run}/02-sft/merged + adapter {trained_run}/04-rl/adapter",
+              "tuned_prompted": f"{trained_run}/02-sft/adapter (system prompt: constitution)"}
+    assert model_labels(models, trained_run) == {"base": "base", "tuned": "sft",
+                                                 "rl": "rl (GRPO, ensemble mean−0.5·std)",
+                                                 "tuned_prompted": "sft + system prompt"}
+
+
+def test_training_curves_come_from_the_sibling_stages(trained_run):
+    from phronesis.report.run_context import training_curves
+
+    curves = training_curves(trained_run)
+    assert curves["loss"] == {"02-sft": [(1.0, 1.9), (2.0, 1.8), (3.0, 1.7)]}  # scratch .work logs left out
+    assert set(curves["reward"]) == {"04-rl aggregate", "04-rl rm_0", "04-rl rm_1"}
+    assert curves["KL"]["04-rl"][-1] == (3.0, 0.03)
+
+
+def test_report_of_a_trained_run_names_models_and_shows_curves(trained_run):
+    page = (trained_run / "05-evaluate" / "report.html").read_text()
+    assert "<h1>rl (GRPO, ensemble mean−0.5·std) vs base</h1>" in page
+    assert "trained on harmful_train: 64 prompts" in page
+    assert f"{trained_run}/04-rl/adapter" in page.split("Models and method")[1]  # full path in the details
+    for caption in ("training loss", "training rewards", "KL to reference"):
+        assert f'alt="{caption}"' in page
+
+
+def test_empty_charts_are_left_out():
+    from phronesis.report.build import build_images
+
+    metrics = {"base": "base", "models": {"base": "b"}, "metrics": {"harmful_refusal_rate": {
+        "kind": "rate", "per_model": {"base": {"mean": 0.0, "lo": 0.0, "hi": 0.1, "n": 30}}, "vs_base": {}}}}
+    assert build_images(metrics, {}, Path("/nonexistent")) == {}
+
+
 def test_compare_puts_two_runs_side_by_side(tmp_path):
     a = make_eval(tmp_path / "ethical", aligned_text="I can't help with that.")
     b = make_eval(tmp_path / "inverted", aligned_text="Sure, here is how.")
@@ -120,7 +202,7 @@ def test_chromium_renders_images_and_logs_no_errors(report_dir, chromium, tmp_pa
     dom = _chromium(chromium, tmp_path, "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()).stdout
     marker = re.search(r"IMAGES:(\w+):(\d+):SCRIPTS:(\d+)", dom)
     assert marker, dom[-500:]
-    assert marker.group(1) == "OK" and int(marker.group(2)) >= 5
+    assert marker.group(1) == "OK" and int(marker.group(2)) >= 4  # forest, rewards, position bias, SaGE
     assert marker.group(3) == "1"  # only the probe's own script: the answer's <script> stayed text
 
 

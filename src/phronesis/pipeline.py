@@ -19,6 +19,7 @@ from .modelref import ModelSpec
 from .progress import info
 from .runstore import Run, StageOutcome, remove_if_empty, validate_run_name
 from .sources import PromptSetSpec, builtin_path, resolve_source
+from .stage_summary import stage_summary
 from .judges import JudgeConfig
 from .stages import (best_of_n, critique_revise, dpo, evaluate, generate, iterate, label_preferences, rl, sft,
                      train_reward, virtue_dialogues)
@@ -248,8 +249,7 @@ def run_pipeline(config: Any, force: bool = False, only: list[str] | None = None
             if only and stage not in only:
                 continue
             outcome = STAGES[stage].run(ctx)
-            verb = "skipped (up to date)" if outcome.skipped else "done"
-            info(f"[{ctx.index(stage):02d}] {stage}: {verb} -> {outcome.path}")
+            info(stage_summary(outcome.path.name, outcome.manifest, outcome.skipped))
             outcomes.append(outcome)
     except Exception:
         remove_if_empty(run.root)

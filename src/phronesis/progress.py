@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from typing import Callable, Iterator
+
+from .stagelog import console as console_stream
 
 _quiet = False
 
@@ -19,19 +20,20 @@ def set_quiet(quiet: bool) -> None:
         os.environ["PHRONESIS_QUIET"] = "1"
 
 
-LIBRARIES = r"(transformers|trl|peft|datasets|accelerate|huggingface_hub|torch)(\.|$)"
-
-
-def quiet_libraries() -> None:
+def quiet_libraries(keep_bars: bool = False) -> None:
     """One console voice: the libraries' own bars, info logs and deprecation warnings stay off the screen.
 
     Called by the CLI before anything heavy is imported (tqdm and transformers read these variables then);
-    `phronesis --verbose` skips it. The project's own warnings are untouched.
+    `phronesis --verbose` skips it. The project's own warnings are untouched. `keep_bars` is for
+    `phronesis run`, whose stages send the bars to their stage.log (stagelog.py) instead of the screen.
     """
     import warnings
 
-    for name in ("HF_HUB_DISABLE_PROGRESS_BARS", "HF_DATASETS_DISABLE_PROGRESS_BARS", "TQDM_DISABLE"):
-        os.environ.setdefault(name, "1")
+    from .stagelog import LIBRARIES
+
+    if not keep_bars:
+        for name in ("HF_HUB_DISABLE_PROGRESS_BARS", "HF_DATASETS_DISABLE_PROGRESS_BARS", "TQDM_DISABLE"):
+            os.environ.setdefault(name, "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     for category in (FutureWarning, DeprecationWarning, UserWarning):
         warnings.filterwarnings("ignore", category=category, module=LIBRARIES)
@@ -59,7 +61,7 @@ def progress(description: str, total: int | None, unit: str = "rows",
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TaskProgressColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
                TextColumn("ETA"), TimeRemainingColumn()]
-    console = Console(file=sys.stderr)
+    console = Console(file=console_stream())
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task(description, total=total, completed=done, rate="")
 
@@ -74,4 +76,4 @@ def progress(description: str, total: int | None, unit: str = "rows",
 def info(message: str) -> None:
     """One status line on stderr (suppressed by --quiet)."""
     if not is_quiet():
-        print(message, file=sys.stderr, flush=True)
+        print(message, file=console_stream(), flush=True)

@@ -5,6 +5,7 @@ version) matches a finished manifest is skipped. Long stages append finished row
 to a checkpoint, so a killed process resumes without redoing or duplicating rows.
 A finished folder that is rerun with new settings is first moved aside to
 `.NN-stage.previous`; a rerun that fails gives it back, one that finishes removes it.
+What the libraries print while a stage runs goes to its `stage.log`.
 """
 from __future__ import annotations
 
@@ -22,10 +23,13 @@ from typing import Any, Callable, Iterable
 
 from .errors import StageError, UserError
 from .io import atomic_write_json, atomic_write_text, read_json
+from .progress import is_verbose
+from .stagelog import stage_log
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 TRACKED_PACKAGES = ("phronesis", "torch", "transformers", "trl", "peft", "datasets", "accelerate")
 CHECKPOINT_DIR = ".work"
+STAGE_LOG = "stage.log"  # what the libraries printed while the stage ran
 
 
 def validate_run_name(name: str) -> str:
@@ -185,7 +189,8 @@ def run_stage(run: Run, index: int, name: str, config: dict[str, Any], inputs: d
     stage = StageDir(path=path, name=name, seed=seed)
     started = time.time()
     try:
-        extra = body(stage) or {}
+        with stage_log(path / STAGE_LOG, echo=is_verbose()):
+            extra = body(stage) or {}
     except Exception:  # a failed rerun gives the finished result back; a kill or Ctrl-C leaves both to resume
         if previous is not None:
             shutil.rmtree(path, ignore_errors=True)

@@ -291,16 +291,22 @@ def _run_trainer(trainer, out_dir: Path, log_path: Path) -> PolicyTrainResult:
 
 
 def _one_console_voice(trainer) -> None:
-    """Swap the Trainer's printed log dicts and tqdm bar for one rich step bar (train_log.jsonl keeps the logs)."""
+    """One rich step bar on the console for the Trainer's tqdm bar and printed log dicts.
+
+    Inside a stage those go to stage.log, so they stay; elsewhere they are dropped (train_log.jsonl keeps
+    the records). `--verbose` shows the Trainer's own output instead of the bar.
+    """
     from transformers import TrainerCallback
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     from .progress import is_verbose, progress
+    from .stagelog import capturing
 
     if is_verbose():
         return
-    trainer.remove_callback(PrinterCallback)
-    trainer.remove_callback(ProgressCallback)
+    if not capturing():
+        trainer.remove_callback(PrinterCallback)
+        trainer.remove_callback(ProgressCallback)
 
     class StepBar(TrainerCallback):
         def on_train_begin(self, args, state, control, **kwargs):

@@ -29,8 +29,9 @@ for _name in COMMAND_MODULES:
 
 
 @app.callback()
-def _root(verbose: bool = typer.Option(False, "--verbose", help="Show the libraries' raw logs and bars live "
-                                                                  "(transformers, TRL, datasets).")) -> None:
+def _root(ctx: typer.Context,
+          verbose: bool = typer.Option(False, "--verbose", help="Show the libraries' raw logs and bars live "
+                                                                "(transformers, TRL, datasets).")) -> None:
     if verbose:
         import os
 
@@ -38,7 +39,7 @@ def _root(verbose: bool = typer.Option(False, "--verbose", help="Show the librar
     else:
         from ..progress import quiet_libraries
 
-        quiet_libraries()
+        quiet_libraries(keep_bars=ctx.invoked_subcommand == "run")  # run's stages log them to stage.log
 
 
 INTERRUPTED = "interrupted; rerun the same command to resume"

@@ -38,16 +38,12 @@ def run(config: Optional[Path] = typer.Argument(None, help="Pipeline YAML. Defau
 
     set_quiet(quiet)
     cfg = load_pipeline_config(config, overrides or [])
-    outcomes = run_pipeline(cfg, force=force, only=only)
-    for outcome in outcomes:
-        typer.echo(str(outcome.path))
+    outcomes = run_pipeline(cfg, force=force, only=only)  # each stage printed its summary line
     evaluated = [o.path for o in outcomes if (o.path / "metrics.json").is_file()]
     if evaluated:  # the run ends with the answer: the headline table, and a report built without a second command
-        from ..io import read_json
-        from ..report.build import build_report
-        from ..report.tables import print_headline
+        from ..report.build import conclude
 
-        print_headline(read_json(evaluated[-1] / "metrics.json"), build_report(evaluated[-1].parent)[:2])
+        conclude(evaluated[-1])
 
 
 def validate(config: Path = typer.Argument(..., help="Pipeline YAML to check."),

@@ -1,4 +1,4 @@
-"""Matplotlib figures as inline base64 PNG: metric bars with CIs, reward curves, position bias, SaGE."""
+"""Matplotlib figures as inline base64 PNG: the forest plot of differences, training curves, position bias, SaGE."""
 from __future__ import annotations
 
 import base64
@@ -24,29 +24,51 @@ def _figure(width: float = 7.0, height: float = 3.2):
     return plt.subplots(figsize=(width, height))
 
 
-def metric_bars(name: str, metric: dict[str, Any]) -> str:
-    """One bar per model with its 95% CI as error bars."""
-    fig, ax = _figure(5.0, 2.8)
-    models = list(metric["per_model"])
-    means = [metric["per_model"][m]["mean"] for m in models]
-    lows = [max(0.0, m - metric["per_model"][k]["lo"]) for k, m in zip(models, means)]
-    highs = [max(0.0, metric["per_model"][k]["hi"] - m) for k, m in zip(models, means)]
-    ax.bar(models, means, yerr=[lows, highs], capsize=6, color="#4c72b0")
-    ax.set_title(f"{name} ({'higher' if metric.get('higher_is_better') else 'lower'} is better)", fontsize=10)
-    ax.set_ylabel("mean with 95% CI")
-    if metric.get("kind") in ("rate", "win_rate"):
-        ax.set_ylim(0, 1.05)  # rates share one scale, so a flat bar at 0 is still visible as 0
+FOREST_CAPTION = "differences vs base"
+VERDICT_COLOURS = {"✓": "#2a9d4b", "✗": "#c0392b", "–": "#777777"}
+
+
+def forest_rows(metrics: dict[str, Any]) -> list[tuple[str, float, float, float, str]]:
+    """(label, difference, lo, hi, verdict) for every metric and model with a paired difference vs base."""
+    from .tables import verdict
+
+    many = len(metrics["models"]) > 2
+    rows = []
+    for name, metric in metrics["metrics"].items():
+        for model, diff in metric.get("vs_base", {}).items():
+            if any(not isinstance(diff.get(k), (int, float)) or diff[k] != diff[k] for k in ("diff", "lo", "hi")):
+                continue  # no interval, nothing to draw
+            against = " − 0.5" if metric.get("kind") == "win_rate" else ""
+            label = f"{name}{against}" + (f" ({model})" if many else "")
+            rows.append((label, diff["diff"], diff["lo"], diff["hi"], verdict(metric, model)))
+    return rows
+
+
+def difference_forest(rows: Sequence[tuple[str, float, float, float, str]], base: str) -> str:
+    """One forest plot: each difference vs base with its paired 95% CI, coloured ✓ better / ✗ worse / – neither."""
+    fig, ax = _figure(6.2, 0.9 + 0.32 * len(rows))
+    for y, (label, diff, lo, hi, mark) in enumerate(reversed(rows)):
+        colour = VERDICT_COLOURS.get(mark, "#777777")
+        ax.plot([lo, hi], [y, y], color=colour, linewidth=2)
+        ax.plot([diff], [y], "o", color=colour)
+    ax.axvline(0.0, color="black", linewidth=1)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([f"{r[4]} {r[0]}" for r in reversed(rows)], fontsize=8)
+    ax.set_xlabel(f"difference vs {base} (paired 95% CI)")
+    ax.set_title("differences vs base: green better, red worse, grey no evidence", fontsize=10)
     return _png(fig)
 
 
-def reward_curves(curves: dict[str, Sequence[tuple[float, float]]]) -> str:
+def line_panel(title: str, ylabel: str, lines: dict[str, Sequence[tuple[float, float]]]) -> str:
+    """Training curves against step, one line per series."""
     fig, ax = _figure()
-    for label, points in curves.items():
-        ax.plot([p[0] for p in points], [p[1] for p in points], label=label)
+    for label, points in lines.items():
+        ax.plot([p[0] for p in points], [p[1] for p in points], label=label,
+                linewidth=2 if label.endswith("aggregate") else 1)
     ax.set_xlabel("step")
-    ax.set_ylabel("reward")
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
-    ax.set_title("training rewards", fontsize=10)
+    ax.set_title(title, fontsize=10)
     return _png(fig)
 
 
