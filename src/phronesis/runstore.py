@@ -212,9 +212,11 @@ def run_stage(run: Run, index: int, name: str, config: dict[str, Any], inputs: d
 
 
 def _only_scaffold(path: Path) -> bool:
-    """True when a stage folder holds nothing but the fingerprint stamp `_prepare_stage_dir` wrote."""
+    """True when a stage folder holds nothing but the fingerprint stamp `_prepare_stage_dir` wrote (and an
+    empty stage.log; a log with library output in it explains the failure, so it is kept)."""
     files = [p for p in path.rglob("*") if not p.is_dir()]
-    return all(p == path / CHECKPOINT_DIR / "fingerprint" for p in files)
+    return all(p == path / CHECKPOINT_DIR / "fingerprint" or (p == path / STAGE_LOG and not p.stat().st_size)
+               for p in files)
 
 
 def remove_if_empty(folder: Path) -> None:
