@@ -47,7 +47,7 @@ def _print_table(report: dict) -> None:
         if isinstance(value, float):
             value = f"{value:.4f}"
         elif isinstance(value, list):
-            value = " – ".join(f"{v:.4f}" for v in value)
+            value = " – ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in value)
         elif isinstance(value, dict):
             value = ", ".join(f"{k}={v:.3f}" for k, v in value.items())
         table.add_row(key, str(value))
