@@ -103,3 +103,19 @@ def test_shipped_judge_follows_questions_on_heldout_pairs():
     virtues = [v.comparison for v in load_framework().virtues]
     votes = [[judge.compare(r["prompt"], r["chosen"], r["rejected"], q).p > 0.5 for q in virtues] for r in heldout]
     assert any(len(set(v)) > 1 for v in votes)  # the virtues do not all vote alike
+
+
+@pytest.mark.slow
+def test_shipped_principled_weights_are_reproduced_by_judge_train_defaults():
+    from phronesis.embeddings import TransformersEmbedder
+    from phronesis.judges.learned import load_weights
+    from phronesis.judges.pairs import load_pairs
+    from phronesis.judges.prompts import bundled_shot_pairs
+    from phronesis.sources import builtin_path
+
+    shipped = load_weights(builtin_path("judge/learned_principled.json"))
+    embedder = TransformersEmbedder(shipped["embedder"])
+    rows = principled_pairs(load_pairs("builtin:judge/calibration.jsonl") + bundled_shot_pairs(), embedder)
+    again = train_learned_judge(embedder, rows, shipped["features"], shipped["l2"], shipped["trained_on"]["sources"])
+    assert again["trained_on"] == shipped["trained_on"]
+    assert np.allclose(again["weights"], shipped["weights"], atol=1e-4)
