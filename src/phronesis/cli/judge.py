@@ -16,12 +16,16 @@ def register(app: typer.Typer) -> None:
     app.command("judge-train")(judge_train)
 
 
-def _judge_from_options(judge_ref: Optional[str], config: Optional[Path], overrides: list[str]):
+def _judge_from_options(judge_ref: Optional[str], config: Optional[Path], overrides: list[str],
+                        weights: Optional[str] = None):
     from ..judges import JudgeConfig, build_judge
     from ..modelref import ModelSpec
 
-    if judge_ref and config:
-        raise ConfigError("judge-eval: give --judge or --config, not both")
+    if sum(x is not None for x in (judge_ref, config, weights)) > 1:
+        raise ConfigError("judge-eval: give one of --judge, --config, --weights")
+    if weights:
+        return build_judge(JudgeConfig(weights=weights, max_failure_rate=1.0),
+                           {"embedder": ModelSpec(ref="catalog:minilm-l6-v2")})
     if config:
         from ..pipeline import PipelineContext, load_pipeline_config
         from ..runstore import Run
@@ -43,7 +47,7 @@ def _print_table(report: dict) -> None:
         if isinstance(value, float):
             value = f"{value:.4f}"
         elif isinstance(value, list):
-            value = " – ".join(f"{v:.4f}" for v in value)
+            value = " – ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in value)
         elif isinstance(value, dict):
             value = ", ".join(f"{k}={v:.3f}" for k, v in value.items())
         table.add_row(key, str(value))
@@ -58,17 +62,28 @@ def judge_eval(pairs: str = typer.Option(..., "--pairs", help="JSONL(.gz) of pro
                json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics here."),
                inject: bool = typer.Option(False, "--inject", help="Also append injection attacks to the "
                                            "rejected reply and report how often verdicts flip."),
+               weights: Optional[str] = typer.Option(None, "--weights", help="Learned-judge weights JSON "
+                                                      "(e.g. from judge-train) instead of the shipped ones."),
+               principles: bool = typer.Option(False, "--principles", help="Also ask each pair under its "
+                                               "principle and the inverted twin, and benign pairs under the "
+                                               "helpfulness and harmlessness questions."),
                limit: Optional[int] = typer.Option(None, "--limit", help="Use the first N pairs."),
                quiet: bool = typer.Option(False, "--quiet", "-q")) -> None:
     """Measure a judge on labelled pairs: debiased accuracy with a bootstrap CI, per-order accuracy,
     position bias, failure rate, ECE, the 'longer wins' baseline and pairs per second.
-    Without --judge/--config the default (learned) judge is measured."""
-    from ..judges.evaluate import evaluate_judge
+    Without --judge/--config/--weights the default (learned) judge is measured. `trained_on` names the
+    sets a learned judge was trained on, and `pairs_role` whether these pairs are among them."""
+    from ..judges.evaluate import evaluate_judge, principle_probes
     from ..judges.pairs import load_pairs
 
     set_quiet(quiet)
     rows = load_pairs(pairs, limit)
-    report = {"pairs": pairs, **evaluate_judge(_judge_from_options(judge, config, overrides or []), rows, inject)}
+    scorer = _judge_from_options(judge, config, overrides or [], weights)
+    report = {"pairs": pairs, **_roles(scorer, pairs), **evaluate_judge(scorer, rows, inject)}
+    if principles:
+        from ..embeddings import TransformersEmbedder
+
+        report.update(principle_probes(scorer, rows, getattr(scorer, "embedder", None) or TransformersEmbedder()))
     _print_table(report)
     if json_out:
         from ..io import atomic_write_json
@@ -76,16 +91,27 @@ def judge_eval(pairs: str = typer.Option(..., "--pairs", help="JSONL(.gz) of pro
         atomic_write_json(json_out, report)
 
 
+def _roles(scorer, pairs: str) -> dict:
+    """Which sets trained a learned judge, and whether the measured pairs are one of them (in-sample)."""
+    record = getattr(scorer, "record", None)
+    if not record:
+        return {}
+    trained = record.get("trained_on", {}).get("sources", [])
+    return {"trained_on": trained, "pairs_role": "training" if pairs in trained else "not trained on"}
+
+
 def judge_train(pairs: List[str] = typer.Option(["builtin:judge/calibration.jsonl"], "--pairs",
                                                 help="Preference files to train on (repeatable)."),
                 out: Path = typer.Option(..., "--out", help="Weights JSON to write."),
-                features: str = typer.Option("joint", help="response | interaction | joint (the shipped judge: joint)"),
-                l2: float = typer.Option(0.1, help="L2 penalty of the logistic head (shipped: 0.1)."),
+                features: str = typer.Option("principled", help="principled (reads the question; shipped) | "
+                                             "response | interaction | joint (principle-blind)"),
+                l2: float = typer.Option(1.0, help="L2 penalty of the logistic head (shipped: 1.0)."),
                 with_few_shot: bool = typer.Option(True, help="Add the bundled critique/revision examples."),
                 embedder: str = typer.Option("catalog:minilm-l6-v2", help="Embedding model ref."),
                 quiet: bool = typer.Option(False, "--quiet", "-q")) -> None:
     """Train the learned judge (logistic head on frozen MiniLM features) offline; writes JSON weights.
-    Use critique_revise's preferences.jsonl (revision over initial) as extra --pairs."""
+    Use critique_revise's preferences.jsonl (revision over initial) or wheel:pyrit_harm as extra --pairs.
+    Pairs with `kind: benign` are helpful answers over needless refusals; others safe over harmful."""
     from ..embeddings import TransformersEmbedder
     from ..judges.learned import save_weights, train_learned_judge
     from ..judges.pairs import load_pairs
@@ -96,6 +122,11 @@ def judge_train(pairs: List[str] = typer.Option(["builtin:judge/calibration.json
     sources = list(pairs)
     if with_few_shot:
         rows, sources = rows + bundled_shot_pairs(), sources + ["builtin:few_shot/critique_revision.yaml"]
-    record = train_learned_judge(TransformersEmbedder(embedder), rows, features, l2, sources)
+    encoder = TransformersEmbedder(embedder)
+    if features == "principled":  # each pair under every question it has a label for (judges.questions)
+        from ..judges.questions import principled_pairs
+
+        rows = principled_pairs(rows, encoder)
+    record = train_learned_judge(encoder, rows, features, l2, sources)
     save_weights(record, out)
     typer.echo(json.dumps({"out": str(out), **record["trained_on"]}))

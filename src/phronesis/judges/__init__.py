@@ -12,9 +12,20 @@ from ..config import StrictModel
 from .pairwise import Pair, PairwiseLogProbJudge, judge_many
 from .prompts import DEFAULT_QUESTION
 
-DEFAULT_WEIGHTS = "builtin:judge/learned_minilm.json"
+DEFAULT_WEIGHTS = "builtin:judge/learned_principled.json"  # by `phronesis judge-train --out FILE` (defaults)
 
-__all__ = ["JudgeConfig", "build_judge", "Pair", "PairwiseLogProbJudge", "judge_many", "DEFAULT_QUESTION"]
+__all__ = ["JudgeConfig", "build_judge", "Pair", "PairwiseLogProbJudge", "judge_many", "DEFAULT_QUESTION",
+           "require_principled"]
+
+
+def require_principled(judge: Any, need: str) -> None:
+    """One-line refusal where a stage needs verdicts that follow the question: a principle-blind judge
+    would give one number for every principle, virtue, or inverted twin."""
+    if not getattr(judge, "reads_principles", True):
+        from ..errors import ConfigError
+
+        raise ConfigError(f"{need}: the learned judge's features {getattr(judge, 'kind', '?')!r} ignore the "
+                          f"principle; use weights trained with features: principled (the default) or a pairwise judge")
 
 
 class JudgeConfig(StrictModel):

@@ -40,3 +40,37 @@ def evaluate_judge(judge, pairs: Sequence[dict[str, Any]], inject: bool = False,
             [v.p_first_order for v in verdicts], [v.p_first_order for v in attacked],
             [a["id"] for a in attacks])["flip_rate"]
     return report
+
+
+def _side(p: float | None) -> int:
+    return 0 if p is None or p == 0.5 else (1 if p > 0.5 else -1)
+
+
+def principle_probes(judge, pairs: Sequence[dict[str, Any]], embedder, constitution=None) -> dict[str, Any]:
+    """Does the verdict follow the question? On each pair: the principle it is filed under vs that
+    principle's inverted twin (the preference should reverse), and on benign pairs (helpful answer vs
+    needless refusal) the helpfulness vs the harmlessness question (they should disagree). Undecided
+    verdicts count as neither flipped nor disagreeing."""
+    from ..constitution import load_constitution
+    from ..evaluation.stats import bootstrap_ci
+    from .questions import HARMLESSNESS, HELPFULNESS, filed_principles
+
+    constitution = constitution or load_constitution()
+    asked = []
+    for row, (principles, twins) in zip(pairs, filed_principles(pairs, embedder, constitution)):
+        twin_of = {t.id: t for t in twins}
+        asked += [(row, p.comparison, twin_of[p.inverse].comparison) for p in principles if p.inverse in twin_of]
+    asked += [(row, HELPFULNESS, HARMLESSNESS) for row in pairs if row.get("kind") == "benign"]
+    first = verdicts_for(judge, [{**row, "principle": q} for row, q, _ in asked])
+    second = verdicts_for(judge, [{**row, "principle": q} for row, _, q in asked])
+    report: dict[str, Any] = {}
+    for name, keep in (("twin_flip", lambda q: q != HELPFULNESS), ("help_harm_disagree", lambda q: q == HELPFULNESS)):
+        hits = [1.0 if _side(a.p) * _side(b.p) < 0 else 0.0
+                for (_, q, _), a, b in zip(asked, first, second) if keep(q)]
+        right = [1.0 if _side(a.p) > 0 else 0.0 for (_, q, _), a in zip(asked, first) if keep(q)]
+        ci = bootstrap_ci(hits) if hits else {"lo": float("nan"), "hi": float("nan")}
+        report[f"{name}_rate"] = sum(hits) / len(hits) if hits else float("nan")
+        report[f"{name}_ci95"] = [ci["lo"], ci["hi"]]
+        report[f"{name}_n"] = len(hits)
+        report[f"{name}_first_question_accuracy"] = sum(right) / len(right) if right else float("nan")
+    return report

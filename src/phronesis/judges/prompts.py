@@ -27,6 +27,18 @@ def prompt_text(prompt: PromptLike) -> str:
     return prompt if isinstance(prompt, str) else first_user_text(prompt)
 
 
+def conversation_text(prompt: PromptLike) -> str:
+    """The whole conversation as text, the turn being answered first: a multi-turn reply is judged against
+    the request it answers (MiniLM keeps only the first 256 tokens), with the earlier turns as context."""
+    if isinstance(prompt, str):
+        return prompt
+    if len(prompt) == 1:
+        return prompt[0]["content"]
+    last = max((i for i, m in enumerate(prompt) if m["role"] == "user"), default=len(prompt) - 1)
+    earlier = "\n".join(f"{m['role']}: {m['content']}" for m in prompt[:last] + prompt[last + 1:])
+    return f"{prompt[last]['content']}\n\n(earlier in the conversation:\n{earlier})"
+
+
 def _defang(text: str) -> str:
     """A response cannot close its own fence: strip the fence markers from its text."""
     return text.replace("<<<", "‹‹").replace(">>>", "››")
@@ -79,6 +91,11 @@ def bundled_shot_pairs() -> list[dict]:
     from ..config import read_yaml
     from ..sources import builtin_path
 
+    from ..constitution import load_constitution
+
+    answering = {p.id for p in load_constitution().principles if p.wants == "answer"}
     examples = read_yaml(builtin_path("few_shot/critique_revision.yaml"))["examples"]
+    # A revision under an answer-wanting principle is a helpful answer over a needless refusal: benign.
     return [{"prompt": e["prompt"], "chosen": e["revision"].removeprefix("Revision:").strip(),
-             "rejected": e["response"]} for e in examples]
+             "rejected": e["response"], **({"principle": e["principle"]} if e.get("principle") else {}),
+             "kind": "benign" if e.get("principle") in answering else "harmful"} for e in examples]

@@ -133,7 +133,8 @@ def sample_and_select(generator: Generator, rows: Sequence[Row], cfg: BestOfNCon
                       checkpoint: RowCheckpoint, judge: Any = None) -> list[Row]:
     """Pure core: each row (with `principle`, a resolved Principle and `n`) gets scored `candidates`.
 
-    `judge`, when given, has `.scores(prompts, responses)` (higher is better); each candidate gets `judge_score`.
+    `judge`, when given, has `.scores(prompts, responses, questions)` (higher is better); each candidate gets
+    `judge_score`.
     """
     def process(chunk: list[Row]) -> list[Row]:
         groups = [(i, conv, count, opener) for i, row in enumerate(chunk)
@@ -150,8 +151,11 @@ def sample_and_select(generator: Generator, rows: Sequence[Row], cfg: BestOfNCon
             cands += [_candidate(Completion(""), text, row["principle"].wants, cfg.max_repetition)
                       for text in _unsampled_openers(row, cfg)]
         if judge is not None:
-            flat = [(row["prompt"], c) for row, cands in zip(chunk, candidates) for c in cands]
-            for (_, c), value in zip(flat, judge.scores([p for p, _ in flat], [c["text"] for _, c in flat])):
+            flat = [(row["prompt"], row["principle"].comparison, c) for row, cands in zip(chunk, candidates)
+                    for c in cands]
+            # Asked under the row's (possibly inverted) principle; a principle-blind head ignores the question.
+            values = judge.scores([p for p, _, _ in flat], [c["text"] for _, _, c in flat], [q for _, q, _ in flat])
+            for (_, _, c), value in zip(flat, values):
                 c["judge_score"] = round(float(value), 4)
         return [{**{k: v for k, v in row.items() if k != "principle"}, "principle": row["principle"].id,
                  "wants": row["principle"].wants, "candidates": cands} for row, cands in zip(chunk, candidates)]
@@ -214,15 +218,15 @@ def selection_judge(ctx, cfg: BestOfNConfig) -> Any:
     """The pipeline's learned judge for ranking, or None; refused where it cannot follow the constitution."""
     if not cfg.use_judge:
         return None
-    if ctx.config.constitution.invert:
-        raise ConfigError("best_of_n.use_judge: the learned judge scores harmlessness whatever the principle, so it "
-                          "cannot follow an inverted constitution; set best_of_n.use_judge=false")
     if ctx.config.judge.kind != "learned" or ctx.config.judge.panel:
         raise ConfigError(f"best_of_n.use_judge: needs judge.kind: learned (a pointwise score per candidate), "
                           f"not {ctx.config.judge.kind!r}; or set best_of_n.use_judge=false")
-    from ..judges import build_judge
+    from ..judges import build_judge, require_principled
 
-    return build_judge(ctx.config.judge, ctx)
+    judge = build_judge(ctx.config.judge, ctx)
+    if ctx.config.constitution.invert:
+        require_principled(judge, "best_of_n.use_judge with an inverted constitution (or set best_of_n.use_judge=false)")
+    return judge
 
 
 def run(ctx) -> Any:

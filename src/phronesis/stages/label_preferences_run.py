@@ -39,6 +39,17 @@ def _gated_judge(ctx):
     return judge, gate
 
 
+def _require_principled_where_asked(judge, cfg, inverted: bool) -> None:
+    from ..judges import require_principled
+
+    if cfg.virtue:
+        require_principled(judge, "label_preferences.virtue (per-virtue votes)")
+    if inverted:
+        require_principled(judge, "label_preferences with constitution.invert")
+    if cfg.source != "none" and cfg.principles_per_pair > 1:
+        require_principled(judge, "label_preferences.principles_per_pair > 1")
+
+
 def _label_cai_files(ctx, cfg, judge, inputs, stage) -> None:
     if "critique_revise" in inputs:
         rows = read_jsonl(inputs["critique_revise"] / "preferences.jsonl", required=("id", "prompt", "chosen", "rejected"))
@@ -77,6 +88,7 @@ def run_label_preferences(ctx) -> Any:
 
     def body(stage) -> dict[str, Any]:
         judge, gate = _gated_judge(ctx)
+        _require_principled_where_asked(judge, cfg, ctx.config.constitution.invert)
         if cfg.source != "none":
             _label_cai_files(ctx, cfg, judge, inputs, stage)
         if cfg.virtue:
