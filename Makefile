@@ -21,10 +21,10 @@ demo: $(STAMP)
 	$(BIN)/phronesis models pull minilm-l6-v2 --quiet
 	$(BIN)/phronesis run
 
-test: $(STAMP)
+test: test-data
 	$(BIN)/python -m pytest tests -q
 
-# What the slow tests read, fetched once into ~/.cache/phronesis (.ci/run runs this before `make test`).
+# What the slow tests read, fetched once into ~/.cache/phronesis (idempotent; seconds when cached).
 test-data: $(STAMP)
 	$(BIN)/phronesis models pull smollm2-135m-instruct --quiet
 	$(BIN)/phronesis models pull minilm-l6-v2 --quiet
