@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .errors import CatalogError
+from .errors import CatalogError, did_you_mean
 
 COMPLETE_MARKER = ".phronesis-complete"
 
@@ -74,10 +74,7 @@ def is_pulled(name: str) -> bool:
 
 def get_entry(name: str) -> CatalogEntry:
     if name not in CATALOG:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(CATALOG), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(CATALOG)}"
+        hint = did_you_mean(name, CATALOG, f"; known: {', '.join(CATALOG)}")
         raise CatalogError(f"catalog:{name}: no such catalog model{hint}")
     return CATALOG[name]
 

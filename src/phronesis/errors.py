@@ -31,3 +31,11 @@ class BackendUnavailable(UserError):
 
 class StageError(UserError):
     """A stage cannot run: corrupt upstream artifact, judge gate refused, too many failures."""
+
+
+def did_you_mean(name: str, choices, otherwise: str = "") -> str:
+    """The tail of a one-line error: "; did you mean 'x'?" for the closest of `choices`, else `otherwise`."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f"; did you mean {close[0]!r}?" if close else otherwise

@@ -14,7 +14,7 @@ from pydantic import Field, create_model, field_validator, model_validator
 
 from .config import StrictModel, load_config
 from .constitution import ConstitutionConfig
-from .errors import ConfigError
+from .errors import ConfigError, did_you_mean
 from .modelref import ModelSpec
 from .progress import info
 from .runstore import Run, StageOutcome, remove_if_empty, validate_run_name
@@ -102,12 +102,9 @@ class _PipelineBase(StrictModel):
     @field_validator("stages")
     @classmethod
     def _known_stages(cls, value: list[str]) -> list[str]:
-        import difflib
-
         for name in value:
             if name not in STAGES:
-                close = difflib.get_close_matches(name, list(STAGES), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(STAGES)})"
+                hint = did_you_mean(name, STAGES, f" (known: {', '.join(STAGES)})")
                 raise ValueError(f"unknown stage {name!r}{hint}")
         if len(set(value)) != len(value):
             raise ValueError("a stage is listed twice")
@@ -229,12 +226,9 @@ def preflight(config: Any) -> None:
 
 def check_only(only: list[str] | None, stages: list[str]) -> None:
     """`--only` must name stages of this config; otherwise the run would silently do nothing."""
-    import difflib
-
     for name in only or []:
         if name not in stages:
-            close = difflib.get_close_matches(name, stages, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f" (stages: {', '.join(stages)})"
+            hint = did_you_mean(name, stages, f" (stages: {', '.join(stages)})")
             raise ConfigError(f"--only {name!r}: not a stage of this config{hint}")
 
 

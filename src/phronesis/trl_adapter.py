@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, did_you_mean
 from .io import trim_log
 
 
@@ -70,14 +70,11 @@ STAGE_TRL_CONFIGS = {"sft": "SFTConfig", "dpo": "DPOConfig", "train_reward": "Re
 def check_trl_block(config_cls, overrides: dict | None, where: str) -> None:
     """Unknown keys and a nonsense `max_steps` as one line, naming the key, before anything is trained."""
     import dataclasses
-    import difflib
 
     valid = [f.name for f in dataclasses.fields(config_cls)]
     for key in overrides or {}:
         if key not in valid:
-            close = difflib.get_close_matches(key, valid, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"{where}.{key}: not a field of trl.{config_cls.__name__}{hint}")
+            raise ConfigError(f"{where}.{key}: not a field of trl.{config_cls.__name__}{did_you_mean(key, valid)}")
     steps = (overrides or {}).get("max_steps")
     if steps is not None and (type(steps) is not int or (steps != -1 and steps < 1)):
         raise ConfigError(f"{where}.max_steps: must be -1 (train by epochs) or at least 1, got {steps!r}")
