@@ -15,10 +15,10 @@ from typing import Any, Iterable, Sequence
 
 from .errors import DataError
 from .io import atomic_write_jsonl, iter_jsonl
+from .runstore import STAGE_FOLDER
 
 TRAINING_PROMPTS = "training_prompts.jsonl"
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
-_STAGE_FOLDER = re.compile(r"^\d\d-[A-Za-z_]+$")
 
 
 def normalise(text: str) -> str:
@@ -77,7 +77,7 @@ def record_training_prompts(stage_dir: Path, rows: Iterable[dict[str, Any]]) -> 
 def run_root_of(path: str | Path) -> Path | None:
     """The run folder that a saved model inside `runs/<name>/<NN-stage>/...` belongs to, else None."""
     for folder in [Path(path), *Path(path).parents]:
-        if _STAGE_FOLDER.match(folder.name) and (folder / "manifest.json").is_file():
+        if STAGE_FOLDER.match(folder.name) and (folder / "manifest.json").is_file():
             return folder.parent
     return None
 

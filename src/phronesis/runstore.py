@@ -30,6 +30,7 @@ RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 TRACKED_PACKAGES = ("phronesis", "torch", "transformers", "trl", "peft", "datasets", "accelerate")
 CHECKPOINT_DIR = ".work"
 STAGE_LOG = "stage.log"  # what the libraries printed while the stage ran
+STAGE_FOLDER = re.compile(r"^\d\d-([a-z_]+)$")  # `Run.stage_path`'s names, NN-stage; group 1 is the stage
 
 
 def validate_run_name(name: str) -> str:

@@ -10,20 +10,20 @@ from pathlib import Path
 from typing import Any
 
 from ..io import read_json, read_jsonl
+from ..runstore import STAGE_FOLDER
 from ..stage_summary import format_counts
 
-STAGE_DIR = re.compile(r"^\d\d-([a-z_]+)$")
 STAGE_ON_PATH = re.compile(r"(\d\d-[a-z_]+)/")
 Points = list[tuple[float, float]]
 
 
 def run_root(eval_dir: Path, given: Path) -> Path:
     """The run folder: the evaluate stage's parent, else the folder the user pointed at."""
-    return eval_dir.parent if STAGE_DIR.match(eval_dir.name) else given
+    return eval_dir.parent if STAGE_FOLDER.match(eval_dir.name) else given
 
 
 def stage_folders(root: Path) -> list[Path]:
-    return sorted(p for p in root.glob("[0-9][0-9]-*") if p.is_dir() and STAGE_DIR.match(p.name))
+    return sorted(p for p in root.glob("[0-9][0-9]-*") if p.is_dir() and STAGE_FOLDER.match(p.name))
 
 
 def made_by(description: str, root: Path) -> Path | None:
@@ -50,7 +50,7 @@ def describe_aggregator(aggregator: dict[str, Any]) -> str:
 
 def stage_label(folder: Path, root: Path) -> str:
     """`sft`, `dpo`, `rl (GRPO, ensemble mean−0.5·std)`: the kind of stage, and for RL its algorithm and reward."""
-    kind = STAGE_DIR.match(folder.name).group(1)
+    kind = STAGE_FOLDER.match(folder.name).group(1)
     if kind != "rl":
         return kind
     details = [section(read_json(folder / "manifest.json")).get("algorithm", "grpo").upper()]
