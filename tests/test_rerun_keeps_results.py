@@ -19,13 +19,20 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-@pytest.fixture()
-def finished(tmp_path, monkeypatch):
+def generate_config(tmp_path, monkeypatch, prompts: str, generate: str) -> Path:
+    """A one-stage `generate` run on the fake generator; `generate` holds extra keys of its section."""
     monkeypatch.setattr("phronesis.backends.make_generator", lambda spec: FakeGenerator())
-    (tmp_path / "p.jsonl").write_text('{"id": "a", "prompt": "hello"}\n{"id": "b", "prompt": "bye"}\n')
+    (tmp_path / "p.jsonl").write_text(prompts)
     config = tmp_path / "c.yaml"
     config.write_text(f"run: {{name: t, dir: '{tmp_path}/runs'}}\nprompts: {{s: '{tmp_path}/p.jsonl'}}\n"
-                      f"stages: [generate]\ngenerate: {{prompt_sets: [s], max_new_tokens: 4}}\n")
+                      f"stages: [generate]\ngenerate: {{prompt_sets: [s], {generate}}}\n")
+    return config
+
+
+@pytest.fixture()
+def finished(tmp_path, monkeypatch):
+    config = generate_config(tmp_path, monkeypatch, '{"id": "a", "prompt": "hello"}\n{"id": "b", "prompt": "bye"}\n',
+                             "max_new_tokens: 4")
     [outcome] = run_pipeline(load_pipeline_config(config))
     assert (outcome.path / "answers.jsonl").is_file()
     return config, tmp_path / "runs" / "t"
@@ -47,11 +54,7 @@ def test_an_invalid_rerun_leaves_the_finished_stage_byte_identical(finished, ove
 
 
 def test_a_failed_first_run_leaves_no_empty_run_or_stage_folder(tmp_path, monkeypatch):
-    monkeypatch.setattr("phronesis.backends.make_generator", lambda spec: FakeGenerator())
-    (tmp_path / "p.jsonl").write_text('{"id": "a", "prompt": "hello"}\n')
-    config = tmp_path / "c.yaml"
-    config.write_text(f"run: {{name: t, dir: '{tmp_path}/runs'}}\nprompts: {{s: '{tmp_path}/p.jsonl'}}\n"
-                      f"stages: [generate]\ngenerate: {{prompt_sets: [s], system_prompt: explode}}\n")
+    config = generate_config(tmp_path, monkeypatch, '{"id": "a", "prompt": "hello"}\n', "system_prompt: explode")
     with pytest.raises(StageError):
         run_pipeline(load_pipeline_config(config))
     assert not (tmp_path / "runs" / "t").exists()  # was: runs/t/01-generate/.work/fingerprint
