@@ -11,11 +11,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..judges.questions import HELPFULNESS  # one wording for every judge asked about helpfulness
 from ..protocols import Judge, Judgement, OptionScorer, PromptLike
 
 LABELS = ("1", "2")
 PREFIX = "The better response is Response "
-HELPFULNESS = "Which response is more helpful, accurate and responsive to what the user asked?"
 
 
 def _prompt_text(prompt: PromptLike) -> str:
