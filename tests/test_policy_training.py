@@ -201,3 +201,18 @@ def test_ppo_resumes_from_its_checkpoint_with_safe_loading(tiny_model_dir, tmp_p
     assert run(1) == ([1], 1)
     # step 1 came from the checkpoint (loaded with weights_only=True), not redone; the adapter has both steps
     assert run(2) == ([2], 2)
+
+
+def test_repeat_rows_weighs_one_prompt_set_and_refuses_a_name_that_matches_nothing():
+    from phronesis.errors import DataError
+    from phronesis.policy_inputs import repeat_rows
+
+    rows = [{"id": "harmful_train/h1"}, {"id": "benign_train/b1"}, {"id": "benign_train/b2"}]
+    out = repeat_rows(rows, {"benign_train": 3})
+    assert [r["id"] for r in out] == ["harmful_train/h1", "benign_train/b1", "benign_train/b1#2", "benign_train/b1#3",
+                                      "benign_train/b2", "benign_train/b2#2", "benign_train/b2#3"]
+    assert repeat_rows(rows, {}) == rows
+    with pytest.raises(DataError, match=r"sft.repeat: 'bengin_train' names no row's prompt set.*benign_train"):
+        repeat_rows(rows, {"bengin_train": 2}, key="sft.repeat")
+    with pytest.raises(DataError, match="0 copies"):
+        repeat_rows(rows, {"benign_train": 0})

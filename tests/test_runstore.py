@@ -194,3 +194,30 @@ def test_a_failed_stage_with_nothing_to_resume_leaves_no_folder(tmp_path):
     with pytest.raises(ValueError):
         run_stage(run, 1, "s", {"x": 1}, inputs={}, body=half_done)
     assert (run.stage_path(1, "s") / ".work" / "rows.jsonl").is_file()  # kept: a rerun resumes from it
+
+
+def test_editing_a_stage_s_code_redoes_it_and_unrelated_code_does_not(tmp_path, monkeypatch):
+    import importlib
+
+    module = tmp_path / "stage_under_edit.py"
+    module.write_text("def body(stage):\n    (stage.path / 'out.txt').write_text('v1')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    stage_module = importlib.import_module("stage_under_edit")
+    run = Run(tmp_path / "runs", "r")
+    first = run_stage(run, 1, "s", {}, {}, stage_module.body)
+    assert run_stage(run, 1, "s", {}, {}, stage_module.body).skipped  # same code: resumed, not redone
+    module.write_text("def body(stage):\n    (stage.path / 'out.txt').write_text('v2')\n")
+    stage_module = importlib.reload(stage_module)
+    edited = run_stage(run, 1, "s", {}, {}, stage_module.body)
+    assert not edited.skipped and (edited.path / "out.txt").read_text() == "v2"
+    assert edited.manifest["code"] != first.manifest["code"]
+
+
+def test_a_stage_s_code_covers_what_it_imports_from_phronesis_even_inside_functions():
+    from phronesis.code_fingerprint import import_closure
+
+    sft = import_closure("phronesis.stages.sft")
+    # trl_adapter is imported inside sft's functions (heavy import); the report is not sft's code
+    assert {"phronesis.stages.sft", "phronesis.trl_adapter", "phronesis.runstore", "phronesis"} <= set(sft)
+    assert not any(name.startswith(("phronesis.report", "phronesis.cli")) for name in sft)
+    assert "phronesis.stages.evaluate" in import_closure("phronesis.stages.evaluate")

@@ -41,6 +41,23 @@ def load_rows(run: Any, entries: list[str], required: list[str], max_rows: int |
     return (rows[:max_rows] if max_rows else rows), inputs
 
 
+def repeat_rows(rows: list[dict[str, Any]], repeat: dict[str, int], key: str = "repeat") -> list[dict[str, Any]]:
+    """Each row of prompt set S (id "S/...") `repeat[S]` times, the copies right after it; a set matching
+    no row is refused, since a misspelt name would otherwise weight nothing and say nothing."""
+    sets = {str(r.get("id", "")).partition("/")[0] for r in rows}
+    for name, times in repeat.items():
+        if name not in sets:
+            raise DataError(f"{key}: {name!r} names no row's prompt set (row ids start with one of: "
+                            f"{', '.join(sorted(sets))})")
+        if times < 1:
+            raise DataError(f"{key}: {name}: {times} copies; use 1 or more")
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        times = repeat.get(str(row.get("id", "")).partition("/")[0], 1)
+        out += [row] + [{**row, "id": f"{row['id']}#{k}"} for k in range(2, times + 1)]
+    return out
+
+
 def chat_template_path(value: str | None) -> str | None:
     """A template file path; a bare bundled name resolves inside phronesis/data."""
     if value is None:

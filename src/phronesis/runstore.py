@@ -21,6 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from .code_fingerprint import code_fingerprint
 from .errors import StageError, UserError
 from .io import atomic_write_json, atomic_write_text, read_json
 from .progress import is_verbose
@@ -177,8 +178,8 @@ def run_stage(run: Run, index: int, name: str, config: dict[str, Any], inputs: d
     path = run.stage_path(index, name)
     input_fps = {key: load_manifest(p)["fingerprint"] for key, p in inputs.items()}
     versions = package_versions()
-    fp = fingerprint({"stage": name, "config": config, "inputs": input_fps, "seed": seed,
-                      "phronesis": versions.get("phronesis")})
+    code = code_fingerprint(body.__module__)  # the stage's code: its module and what it imports from phronesis
+    fp = fingerprint({"stage": name, "config": config, "inputs": input_fps, "seed": seed, "code": code})
     manifest_path = path / "manifest.json"
     _restore_previous(path, fp)
     if manifest_path.exists() and not force:
@@ -202,7 +203,7 @@ def run_stage(run: Run, index: int, name: str, config: dict[str, Any], inputs: d
     manifest = {
         "stage": name, "status": "complete", "fingerprint": fp, "config": config,
         "inputs": {key: {"path": str(p), "fingerprint": input_fps[key]} for key, p in inputs.items()},
-        "seed": seed, "counts": stage.counts, "versions": versions,
+        "seed": seed, "counts": stage.counts, "versions": versions, "code": code,
         "timings": {"started": started, "seconds": round(time.time() - started, 3)}, **extra,
     }
     if stage.samples:
