@@ -216,6 +216,16 @@ def rm_inputs(n: int) -> tuple[list[str], list[str]]:
     return bench_prompts(n), _responses(n)
 
 
+def peak_rss_mb() -> float:
+    """This process's peak RSS. VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork+exec, so a child of
+    a parent holding 5 GB reported 5 GB whatever it loaded (the first SmolLM2 run showed 5288 MB for all)."""
+    try:
+        line = next(x for x in open("/proc/self/status", encoding="utf-8") if x.startswith("VmHWM:"))
+        return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, StopIteration):
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def rm_child(variant: str, n: int, folders: Sequence[str]) -> dict[str, Any]:
     """Load `variant` ("multi": one base + every adapter; "separate": one model per adapter; "one": the first
     adapter alone), score `n` pairs with every member, and report time, peak RSS and the first scores."""
@@ -232,7 +242,7 @@ def rm_child(variant: str, n: int, folders: Sequence[str]) -> dict[str, Any]:
     done = time.perf_counter()
     return {"load_s": round(loaded - started, 2), "score_s": round(done - loaded, 2),
             "seconds": round(done - started, 2),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_rss_mb": peak_rss_mb(),
             "first_scores": [round(s[0], 4) for s in scores]}
 
 
