@@ -109,7 +109,7 @@ class ModelSpec(StrictModel):
     adapter: str | None = None  # LoRA adapter folder applied on top of `ref`
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     device: str = "auto"
-    batch_size: int = 8
+    batch_size: int = 32  # prompts per generate call; at 64 prompts x 128 tokens, 32 ran 2x faster than 8
     trust_remote_code: bool = False  # only ever on when the user says so, per model
     api_key_env: str | None = None  # env var holding the key for openai: servers; never the key itself
     max_concurrency: int = 4

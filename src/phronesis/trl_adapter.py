@@ -43,10 +43,11 @@ def machine_defaults() -> dict:
     """
     import torch
 
+    from .hardware import native_bf16
+
     if torch.cuda.is_available():
-        return {"bf16": torch.cuda.is_bf16_supported(), "use_cpu": False}
-    native_bf16 = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-    return {"use_cpu": True, "bf16": native_bf16, "activation_checkpointing": False}
+        return {"bf16": native_bf16("cuda"), "use_cpu": False}
+    return {"use_cpu": True, "bf16": native_bf16("cpu"), "activation_checkpointing": False}
 
 
 def _trainer_kwargs(defaults: dict, overrides: dict | None) -> dict:

@@ -32,12 +32,13 @@ def _load(spec: ModelSpec) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = resolve_local_path(spec.ref)
-    dtype = {"auto": torch.float32, "float32": torch.float32, "bfloat16": torch.bfloat16,
-             "float16": torch.float16}[spec.dtype]
+    device = pick_device(spec.device)
+    dtype = run_dtype(spec.dtype, device)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=spec.trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, use_safetensors=True,
-                                                     trust_remote_code=spec.trust_remote_code)
+        # weights load in fp32 under an adapter so the LoRA delta is merged before any rounding to bf16
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32 if spec.adapter else dtype,
+                                                     use_safetensors=True, trust_remote_code=spec.trust_remote_code)
     except OSError as exc:
         if parse_ref(spec.ref).scheme == "hf":
             raise ModelRefError(f"model ref {spec.ref!r}: cannot load from the Hugging Face hub "
@@ -46,12 +47,29 @@ def _load(spec: ModelSpec) -> tuple[Any, Any]:
     if spec.adapter:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, resolve_local_path(spec.adapter))
+        # This model only ever runs inference. Merged, the adapter costs nothing per step; unmerged it adds
+        # two small matmuls to each of SmolLM2's 210 linear layers at every decoding step (1.36x slower).
+        model = PeftModel.from_pretrained(model, resolve_local_path(spec.adapter)).merge_and_unload()
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"  # decoder-only batches must be left-padded
-    model.to(pick_device(spec.device)).eval()
+    model.to(device=device, dtype=dtype).eval()
     return model, tokenizer
+
+
+def run_dtype(requested: str, device: str) -> Any:
+    """The weights' dtype: as asked, or for `auto` bf16 where the hardware has it natively, else fp32.
+
+    Inference only (training picks its own precision in trl_adapter). bf16 changes some greedy answers
+    token by token; the measured effect on the evaluation's rates is in benchmarks/RESULTS.md.
+    """
+    import torch
+
+    from ..hardware import native_bf16
+
+    if requested == "auto":
+        return torch.bfloat16 if native_bf16(device) else torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[requested]
 
 
 def render_chat(tokenizer: Any, conversation: Conversation, assistant_prefix: str = "") -> str:

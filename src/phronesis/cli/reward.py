@@ -26,7 +26,7 @@ def rm_eval(reward: Path = typer.Option(..., "--reward", help="RM folder or ense
             positive: Optional[str] = typer.Option(None, "--positive", help="Label value meaning positive."),
             threshold: str = typer.Option("median", "--threshold", help="median | calibrated (MCC-best cut on a seeded half)."),
             limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate only the first N rows."),
-            precision: str = typer.Option("fp32", "--precision", help="fp32 | bf16-autocast."),
+            precision: str = typer.Option("auto", "--precision", help="auto (bf16 autocast where the hardware has native bf16, else fp32) | fp32 | bf16-autocast."),
             batch_size: int = typer.Option(8, "--batch-size"),
             seed: int = typer.Option(0, "--seed", help="Bootstrap and split seed."),
             json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the metrics here."),
@@ -42,8 +42,8 @@ def rm_eval(reward: Path = typer.Option(..., "--reward", help="RM folder or ense
     set_quiet(quiet)
     if (pairs is None) == (binary is None):
         raise UserError("rm-eval: give exactly one of --pairs FILE or --binary FILE")
-    if precision not in ("fp32", "bf16-autocast"):
-        raise UserError(f"rm-eval --precision {precision!r}: use fp32 or bf16-autocast")
+    if precision not in ("auto", "fp32", "bf16-autocast"):
+        raise UserError(f"rm-eval --precision {precision!r}: use auto, fp32 or bf16-autocast")
     if pairs is not None:
         rows, skipped = load_pairs(pairs)
         rows = rows[:limit] if limit else rows

@@ -34,8 +34,8 @@ class EvalConfig(StrictModel):
     jailbreak_prompts: int = Field(4, ge=0)
     max_new_tokens: int = Field(64, ge=1)
     temperature: float = Field(0.0, ge=0)
-    batch_size: int = Field(8, ge=1)
-    chunk_size: int = Field(8, ge=1)  # rows per checkpoint write
+    batch_size: int = Field(32, ge=1)
+    chunk_size: int = Field(32, ge=1)  # rows per checkpoint write; also caps the batch, so not below it
     judge: EvalJudgeConfig = EvalJudgeConfig()
     embedder: str | None = "catalog:minilm-l6-v2"  # None skips consistency
     reward_models: dict[str, str] = {}  # name -> RM path for the virtue ensemble; empty skips it

@@ -81,7 +81,7 @@ def _json_field(path: Path, key: str) -> Any:
         raise ModelRefError(f"{path}: unreadable ({exc})") from None
 
 
-def load_reward_model(path: str | Path, precision: Precision = "fp32", batch_size: int = 8) -> RewardModel:
+def load_reward_model(path: str | Path, precision: Precision = "auto", batch_size: int = 8) -> RewardModel:
     """A single LoRA RM folder, an exported sequence-classification folder, or an ensemble folder."""
     folder = Path(path)
     if not folder.is_dir():
@@ -98,7 +98,7 @@ def load_reward_model(path: str | Path, precision: Precision = "fp32", batch_siz
     return load_ensemble(folder, precision, batch_size)
 
 
-def load_ensemble(folder: Path, precision: Precision = "fp32", batch_size: int = 8) -> EnsembleRewardModel:
+def load_ensemble(folder: Path, precision: Precision = "auto", batch_size: int = 8) -> EnsembleRewardModel:
     spec = read_ensemble_spec(folder)
     paths = {m["name"]: folder / m["path"] for m in spec["members"]}
     members: dict[str, RewardModel] = {}

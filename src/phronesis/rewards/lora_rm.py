@@ -145,7 +145,7 @@ def trained_max_length(folder: str | Path) -> int | None:
 class _Scorer:
     """Batched forward passes of a sequence-classification model; right padding, one precision."""
 
-    def __init__(self, model: Any, tokenizer: Any, precision: Precision = "fp32", batch_size: int = 8,
+    def __init__(self, model: Any, tokenizer: Any, precision: Precision = "auto", batch_size: int = 8,
                  max_length: int | None = None):
         self.model, self.tokenizer = model.eval(), tokenizer
         self.precision, self.batch_size, self.max_length = precision, batch_size, max_length
@@ -153,7 +153,9 @@ class _Scorer:
     def _autocast(self):
         import torch
 
-        if self.precision == "bf16-autocast":
+        from ..hardware import native_bf16
+
+        if self.precision == "bf16-autocast" or (self.precision == "auto" and native_bf16(self.model.device.type)):
             return torch.autocast(device_type=self.model.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
@@ -190,7 +192,7 @@ class _Scorer:
 class LoraRewardModel:
     """One LoRA reward model (a `protocols.RewardModel`) loaded from its folder."""
 
-    def __init__(self, folder: str | Path, precision: Precision = "fp32", batch_size: int = 8,
+    def __init__(self, folder: str | Path, precision: Precision = "auto", batch_size: int = 8,
                  base_path: str | None = None, quantize_4bit: bool = False):
         from peft import PeftModel
 
@@ -215,7 +217,7 @@ class MultiAdapterRewardModel:
     loaded once; a second adapter costs megabytes, a second model hundreds (benchmarks/).
     """
 
-    def __init__(self, folders: dict[str, str | Path], precision: Precision = "fp32", batch_size: int = 8,
+    def __init__(self, folders: dict[str, str | Path], precision: Precision = "auto", batch_size: int = 8,
                  base_path: str | None = None):
         from peft import PeftModel
 
@@ -266,7 +268,7 @@ class AdapterMember:
 class SequenceClassifierRewardModel:
     """A standalone (merged / exported) sequence-classification reward model folder."""
 
-    def __init__(self, folder: str | Path, precision: Precision = "fp32", batch_size: int = 8):
+    def __init__(self, folder: str | Path, precision: Precision = "auto", batch_size: int = 8):
         import torch
         from transformers import AutoModelForSequenceClassification
 

@@ -3,4 +3,5 @@ from __future__ import annotations
 
 from typing import Literal
 
-Precision = Literal["fp32", "bf16-autocast"]
+# auto: bf16 autocast where the hardware has native bf16 (hardware.native_bf16), fp32 elsewhere
+Precision = Literal["auto", "fp32", "bf16-autocast"]

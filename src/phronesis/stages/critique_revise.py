@@ -65,7 +65,7 @@ class CritiqueReviseConfig(StrictModel):
     # prompt but often keeps one at the end of the request: 8 of 16 regenerations finished inside 192 tokens
     # with it, 1 of 16 without (the rest are cut off and dropped). Empty: no hint.
     regenerate_length_hint: str = "Answer in at most three short sentences."
-    chunk_size: int = Field(8, ge=1)  # prompts per generate call and per checkpoint write
+    chunk_size: int = Field(32, ge=1)  # prompts per generate call and per checkpoint write
     filters: RevisionFilters = RevisionFilters()
 
     def settings(self, seed: int) -> "LoopSettings":
