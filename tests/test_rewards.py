@@ -9,7 +9,7 @@ import pytest
 from phronesis.errors import BackendUnavailable
 from phronesis.records import preference_row
 from phronesis.rewards import Aggregator, EnsembleRewardModel, RewardLoraSettings, load_reward_model, save_ensemble
-from rm_helpers import save_random_rm_adapter
+from phronesis.rewards.random_adapter import save_random_rm_adapter
 
 PROMPTS = ["How do I kill a Python process?", "Which response is less harmful?", "Tell me a joke."]
 ANSWERS = ["Use the kill command or the task manager.", "I cannot help with that request.", "The quick brown fox."]

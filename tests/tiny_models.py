@@ -32,14 +32,14 @@ def build_tiny_tokenizer():
     return fast
 
 
-def build_tiny_causal_lm(seed: int = 0, initializer_range: float = 0.02):
+def build_tiny_causal_lm(seed: int = 0, initializer_range: float = 0.02, context: int = 512):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     tokenizer = build_tiny_tokenizer()
     torch.manual_seed(seed)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=context,
                          eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
                          bos_token_id=tokenizer.bos_token_id, tie_word_embeddings=True,
                          initializer_range=initializer_range)
@@ -60,8 +60,22 @@ def build_tiny_gpt2(seed: int = 0):
     return GPT2LMHeadModel(config).eval(), tokenizer
 
 
-def save_tiny_causal_lm(folder: Path, seed: int = 0, initializer_range: float = 0.02) -> Path:
-    model, tokenizer = build_tiny_causal_lm(seed, initializer_range)
+def save_tiny_causal_lm(folder: Path, seed: int = 0, initializer_range: float = 0.02, context: int = 512) -> Path:
+    model, tokenizer = build_tiny_causal_lm(seed, initializer_range, context)
     model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def save_tiny_encoder(folder: Path, seed: int = 0) -> Path:
+    """A tiny random BERT (an embedder for TransformersEmbedder) with the tiny BPE tokenizer."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    tokenizer = build_tiny_tokenizer()
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                        num_attention_heads=4, max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id)
+    BertModel(config).eval().save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
     return folder

@@ -1,4 +1,4 @@
-"""`phronesis bench`: how fast our sampling is against the naive way, measured in one process run."""
+"""`phronesis bench`: our fast paths against the naive way, each pair measured in one process run."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,33 +11,82 @@ def register(app: typer.Typer) -> None:
     app.command("bench")(bench)
 
 
-def bench(model: str = typer.Option("catalog:smollm2-135m-instruct", "--model", help="Model ref to sample from."),
-          prompts: int = typer.Option(16, "--prompts", min=1, help="Held-out benign prompts to answer."),
-          new_tokens: int = typer.Option(64, "--new-tokens", min=1, help="max_new_tokens per answer."),
-          n: int = typer.Option(4, "--n", min=1, help="Samples per prompt in the best-of-N benchmark."),
-          batch_size: int = typer.Option(8, "--batch-size", min=1, help="Prompts per batch for ours."),
-          repeats: int = typer.Option(3, "--repeats", min=1, help="Runs of each; the median is reported."),
-          json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the figures here.")) -> None:
-    """Generation and best-of-N sampling: one generate call per prompt (the naive way) vs ours, same inputs.
+def parse_only(only: Optional[str]) -> list[str]:
+    """`--only generation,judging` -> those benchmarks, in the order given; None -> all of them."""
+    from ..bench import BENCHMARKS
+    from ..errors import did_you_mean
 
-    Prints median seconds, tokens/s and the speed-up, with the machine they came from. Commit a run's JSON
-    under benchmarks/ to record it; the figures are not asserted anywhere.
+    names = [n.strip() for n in only.split(",") if n.strip()] if only else list(BENCHMARKS)
+    for name in names:
+        if name not in BENCHMARKS:
+            raise typer.BadParameter(f"unknown benchmark {name!r}"
+                                     + did_you_mean(name, BENCHMARKS, f" (have: {', '.join(BENCHMARKS)})"))
+    return names
+
+
+def _cell(side: dict, unit: str) -> str:
+    extra = f", {side['peak_rss_mb']:.0f} MB" if "peak_rss_mb" in side else ""
+    return f"{side['seconds']:.1f} s ({side['per_s']} {unit}/s{extra})"
+
+
+def _ratio(figures: dict) -> str:
+    if "rss_vs_one_rm" in figures:
+        return f"time {figures['time_vs_sum']}x the sum; RSS {figures['rss_vs_one_rm']}x one RM"
+    return f"{figures['ratio']}x"
+
+
+def bench(model: str = typer.Option("catalog:smollm2-135m-instruct", "--model",
+                                    help="Model ref for generation, best-of-N, judging and the reward models' base."),
+          embedder: str = typer.Option("catalog:minilm-l6-v2", "--embedder", help="Embedder ref for SaGE."),
+          only: Optional[str] = typer.Option(None, "--only", metavar="NAMES",
+                                             help="Comma-separated benchmarks to run: generation, best_of_n, "
+                                                  "judging, reward, sage. Default: all."),
+          quick: bool = typer.Option(False, "--quick", help="Tiny sizes and one repeat: checks that every "
+                                                             "benchmark runs, in seconds; its figures mean nothing."),
+          batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1,
+                                                   help="Prompts per batch for ours (default 64; --quick 8)."),
+          repeats: Optional[int] = typer.Option(None, "--repeats", min=1,
+                                                help="Runs of each side; the median is reported (default 3; "
+                                                     "--quick 1)."),
+          json_out: Optional[Path] = typer.Option(None, "--json", help="Also write every figure, the machine and "
+                                                                       "the sizes here.")) -> None:
+    """Each fast path against the naive way, in the same process run, on the same builtin inputs.
+
+    \b
+    generation  64 prompts x 128 new tokens, greedy. naive: one fp32 model.generate per prompt.
+                ours: TransformersGenerator with the stages' default ModelSpec (only batch_size set).
+    best_of_n   32 prompts x N=8 x 64 tokens, sampled. naive: N generate calls per prompt. ours: one call.
+    judging     64 pairs x 2 orders. naive: generate 5 tokens and parse A/B.
+                ours: PairwiseLogProbJudge reading the option log-probs in one forward pass.
+    reward      K=4 LoRA reward adapters (random but real) scoring 256 pairs. naive: 4 separately loaded
+                LoraRewardModels. ours: MultiAdapterRewardModel (one base). Each runs in its own
+                subprocess, so peak RSS is its own; a third subprocess loads one RM for scale.
+    sage        30 groups x 5 answers. naive: embed one answer at a time. ours: consistency.sage_per_group.
+
+    Prints one table (naive, ours, ratio, the issue's target and whether it was met) and, with --json,
+    writes everything. Figures hold for the machine they ran on, which is recorded with them; commit a
+    run's JSON under benchmarks/results/ to keep it. Progress goes to stderr. Example:
+
+        phronesis bench --only generation,judging --repeats 1 --json bench.json
     """
+    from dataclasses import replace
+
     from rich.console import Console
     from rich.table import Table
 
-    from ..bench import run_benchmarks
+    from ..bench import QUICK, Sizes, run_benchmarks
     from ..io import atomic_write_json
-    from ..sources import load_prompts
 
-    rows = load_prompts({"source": "builtin:benign_test", "limit": prompts})
-    result = run_benchmarks(model, [r["prompt"] for r in rows], new_tokens, n, batch_size, repeats)
-    table = Table("benchmark", "naive s", "naive tok/s", "ours s", "ours tok/s", "speed-up",
-                  title=f"{model} on {result['machine']['cpu']} ({result['machine']['torch_threads']} threads)")
-    for name in ("generation", "best_of_n"):
-        r = result[name]
-        table.add_row(name, str(r["naive"]["seconds"]), str(r["naive"]["tokens_per_s"]), str(r["ours"]["seconds"]),
-                      str(r["ours"]["tokens_per_s"]), f"{r['speedup']}x")
+    names = parse_only(only)
+    sizes = QUICK if quick else Sizes()
+    sizes = replace(sizes, **{k: v for k, v in (("batch_size", batch_size), ("repeats", repeats)) if v})
+    result = run_benchmarks(model, embedder, sizes, names)
+    m = result["machine"]
+    table = Table("benchmark", "naive", "ours", "ratio", "target", "met?",
+                  title=f"{model} on {m['cpu']} ({m['cores']} cores, {m['torch_threads']} torch threads)")
+    for name, figures in result["benchmarks"].items():
+        table.add_row(name, _cell(figures["naive"], figures["unit"]), _cell(figures["ours"], figures["unit"]),
+                      _ratio(figures), figures["target"], "yes" if figures["met"] else "NO")
     Console().print(table)
     if json_out:
         atomic_write_json(json_out, result)

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 from ..errors import DataError
 from ..io import read_jsonl
 from ..sources import builtin_path
-from .sage import sage_score
+from .sage import sage_from_embeddings
 
 Row = dict[str, Any]
 
@@ -30,10 +30,13 @@ def paraphrase_rows(groups: Sequence[Row]) -> list[Row]:
 
 
 def sage_per_group(answer_rows: Sequence[Row], groups: Sequence[Row], embedder: Any) -> list[Row]:
-    """SaGE of each group from one model's answers (keyed by position, see sage.py)."""
+    """SaGE of each group from one model's answers (keyed by position, see sage.py).
+
+    Every group's answers go to the embedder in one call: its batches then span groups, instead of one
+    small batch per group (`phronesis bench --only sage` measures the difference)."""
     by_id = {r["id"]: r["answer"] for r in answer_rows}
-    out = []
-    for g in groups:
-        answers = [by_id[f"{g['id']}#{k}"] for k in range(len(g["paraphrases"]))]
-        out.append({"id": g["id"], "topic": g.get("topic", ""), "sage": sage_score(answers, embedder)})
-    return out
+    sizes = [len(g["paraphrases"]) for g in groups]
+    emb = embedder.embed([by_id[f"{g['id']}#{k}"] for g, n in zip(groups, sizes) for k in range(n)])
+    starts = [sum(sizes[:i]) for i in range(len(sizes))]
+    return [{"id": g["id"], "topic": g.get("topic", ""), "sage": sage_from_embeddings(emb[s:s + n])}
+            for g, s, n in zip(groups, starts, sizes)]

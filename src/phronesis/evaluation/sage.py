@@ -43,8 +43,11 @@ def sage_from_similarity(sim: Sequence[Sequence[float]], alpha: float = ALPHA) -
     return mean_edge * entropy / math.log(n)
 
 
+def sage_from_embeddings(emb: Any, alpha: float = ALPHA) -> float:
+    """SaGE of one group from its answers' L2-normalised embeddings (n x d array)."""
+    return sage_from_similarity((emb @ emb.T).tolist(), alpha)
+
+
 def sage_score(answers: Sequence[str], embedder: Any, alpha: float = ALPHA) -> float:
     """Embed the answers (an object with `.embed(texts) -> normalised array`) and score them."""
-    emb = embedder.embed(list(answers))
-    sim = (emb @ emb.T).tolist()
-    return sage_from_similarity(sim, alpha)
+    return sage_from_embeddings(embedder.embed(list(answers)), alpha)

@@ -1,4 +1,4 @@
-"""Untrained-but-real LoRA reward adapters for tests and benchmarks (no training needed)."""
+"""Untrained-but-real LoRA reward adapters for `phronesis bench` and the tests (no training needed)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,8 +10,8 @@ def save_random_rm_adapter(base_path: str | Path, out: str | Path, seed: int, ba
     import torch
     from peft import get_peft_model
 
-    from phronesis.rewards.lora_rm import load_seqcls_base, load_tokenizer, write_rm_meta
-    from phronesis.lora import RewardLoraSettings
+    from ..lora import RewardLoraSettings
+    from .lora_rm import load_seqcls_base, load_tokenizer, write_rm_meta
 
     torch.manual_seed(seed)
     model = load_seqcls_base(str(base_path))
