@@ -51,10 +51,16 @@ class Completion(str):
         return self.finish_reason == "length"
 
 
+def finish_reason(text: str) -> str:
+    """"stop" or "length" as the backend reported it; "unknown" for a plain string from a generator that does
+    not say. Never guessed: a guessed "stop" would pass a truncated answer off as finished."""
+    return getattr(text, "finish_reason", "unknown")
+
+
 @runtime_checkable
 class Generator(Protocol):
     def generate(self, prompts: Sequence[PromptLike], params: GenerationParams) -> list[list[str]]:
-        """Return `params.n` completions per prompt, in prompt order."""
+        """Return `params.n` completions per prompt, in prompt order (`Completion`s, to say why each ended)."""
         ...
 
 

@@ -7,7 +7,7 @@ from pydantic import Field
 
 from ..config import StrictModel
 from ..io import atomic_write_jsonl
-from ..protocols import GenerationParams, Generator
+from ..protocols import GenerationParams, Generator, finish_reason
 from ..resumable import map_resumable
 from ..runstore import RowCheckpoint
 
@@ -38,7 +38,7 @@ def generate_answers(generator: Generator, rows: Sequence[Row], params: Generati
     def answer(chunk: list[Row]) -> list[Row]:
         outputs = generator.generate([r["prompt"] for r in chunk], params)
         return [{**row, "completions": [str(c) for c in outs],
-                 "finish_reasons": [getattr(c, "finish_reason", "stop") for c in outs]}
+                 "finish_reasons": [finish_reason(c) for c in outs]}
                 for row, outs in zip(chunk, outputs)]
 
     done = map_resumable(ordered, answer, checkpoint, chunk_size, description)
