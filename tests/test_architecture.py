@@ -86,3 +86,42 @@ def test_no_package_imports_itself_back_through_another_package():
     sub = {p: {d for d in deps if d != "phronesis (top level)"} for p, deps in packages.items()
            if p != "phronesis (top level)"}
     assert cycles(sub) == []
+
+
+# The layers of docs/architecture.md, lowest first: a module may import its own layer and the ones below.
+LAYERS = {
+    "foundations": "errors io config protocols progress stats hardware code_fingerprint stagelog runstore resumable",
+    "data": "sources wheel_datasets hh_rlhf catalog records few_shot constitution hygiene modelref",
+    "models": "backends embeddings lora",
+    "feedback": "judges rewards evaluation principle_matching selection revision_filters",
+    "training": "trl_adapter ppo policy_reward group_rewards policy_inputs",
+    "pipeline": "stages pipeline stage_summary",
+    "surfaces": "cli report serve serve_engine bench __main__",
+}
+
+
+def _layer_of() -> dict[str, int]:
+    return {unit: rank for rank, units in enumerate(LAYERS.values()) for unit in units.split()}
+
+
+def _unit(module: str) -> str:
+    """The top-level module or subpackage a module belongs to ("phronesis" itself for the package root)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "phronesis"
+
+
+def test_every_module_has_a_layer_and_imports_only_its_own_layer_or_lower():
+    layer = _layer_of()
+    units = {_unit(m) for m in _imports()} - {"phronesis"}
+    assert units <= set(layer), f"add to LAYERS and docs/architecture.md: {sorted(units - set(layer))}"
+    upward = sorted((m, d) for m, deps in _imports().items() for d in deps
+                    if "phronesis" not in (_unit(m), _unit(d)) and layer[_unit(d)] > layer[_unit(m)])
+    assert upward == []
+
+
+def test_the_documented_layers_are_the_tested_ones():
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "architecture.md").read_text(encoding="utf-8")
+    for name, units in LAYERS.items():
+        line = next((x for x in doc.splitlines() if x.startswith(f"| {name} |")), None)
+        assert line is not None, f"docs/architecture.md has no row for layer {name!r}"
+        assert all(f"`{u}`" in line for u in units.split()), f"layer {name!r}: the doc's row lists other modules"
