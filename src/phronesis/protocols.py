@@ -6,7 +6,7 @@ see the protocol, so tests can hand them fakes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence, Union, runtime_checkable
+from typing import Any, NamedTuple, Protocol, Sequence, Union, runtime_checkable
 
 Message = dict[str, str]  # {"role": "user" | "assistant" | "system", "content": ...}
 Conversation = list[Message]
@@ -99,9 +99,22 @@ class Judgement:
         return self.p_first_order - self.p_second_order
 
 
+class Pair(NamedTuple):
+    """One thing to judge: is `a` or `b` the better answer to `prompt` under `principle`?"""
+
+    prompt: PromptLike
+    a: str
+    b: str
+    principle: str | None = None  # a comparison question; None = the default question
+
+
 @runtime_checkable
 class Judge(Protocol):
     def compare(self, prompt: PromptLike, a: str, b: str, principle: str | None = None) -> Judgement:
+        ...
+
+    def compare_many(self, items: Sequence[Pair]) -> list[Judgement]:
+        """One Judgement per item, in order (batched where the judge can); what every stage calls."""
         ...
 
 
@@ -109,10 +122,4 @@ class Judge(Protocol):
 class RewardModel(Protocol):
     def score(self, prompts: Sequence[PromptLike], completions: Sequence[str | Conversation]) -> list[float]:
         """One scalar per (prompt, completion); a completion may be several assistant/user turns."""
-        ...
-
-
-@runtime_checkable
-class Scorer(Protocol):
-    def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         ...
