@@ -12,7 +12,7 @@ from phronesis.backends.openai_http import OpenAIGenerator, match_options
 from phronesis.errors import BackendUnavailable, UserError
 from phronesis.protocols import GenerationParams
 from phronesis.runstore import RowCheckpoint
-from phronesis.stages.generate import generate_answers
+from phronesis.resumable import generate_answers
 
 PROMPTS = [f"question number {i} about honesty" for i in range(40)]
 

@@ -96,3 +96,19 @@ def test_swap_invariance_on_tiny_model(tiny_model_dir):
     assert forward.p is not None and 0 < forward.p < 1
     assert forward.p == pytest.approx(1 - backward.p, abs=1e-5)
     assert forward.p_first_order == pytest.approx(1 - backward.p_second_order, abs=1e-5)
+
+
+def test_a_judge_ensemble_over_principles_asks_the_run_s_constitution_not_the_bundled_one():
+    from types import SimpleNamespace
+
+    from phronesis.constitution import ConstitutionConfig, load_constitution
+    from phronesis.judges import JudgeConfig, build_judge
+
+    twin = ConstitutionConfig(invert=True)
+    ctx = SimpleNamespace(config=SimpleNamespace(constitution=twin),
+                          generator=lambda name: object(), model_spec=lambda name: None)
+    judge = build_judge(JudgeConfig(kind="pairwise", principles_per_pair=2), ctx)
+    assert judge.questions == [p.comparison for p in twin.load().active]
+    assert judge.questions != [p.comparison for p in load_constitution().active]
+    with pytest.raises(Exception, match="judge.embedder: 'missing' is not among the models given"):
+        build_judge(JudgeConfig(embedder="missing"), {"embedder": "catalog:minilm-l6-v2"})

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from kill_harness import count_rows, kill_when, read_rows, run_cli
+from kill_harness import kill_when, read_rows, run_cli
 
 N = 8
 

@@ -1,6 +1,5 @@
 import json
 
-import pytest
 
 from judge_fakes import MarkerJudge
 from phronesis.constitution import load_constitution, load_framework

@@ -96,3 +96,10 @@ def test_length_hint_is_sent_with_each_question_but_not_recorded():
     dialogue_chunk(unhinted, [{"id": "p0", "prompt": "question 0"}], QUESTIONS, VirtueDialoguesConfig(length_hint=""),
                    seed=0)
     assert unhinted.sent[0][0][-1]["content"] == "question 0"
+
+
+def test_a_plain_string_from_a_generator_is_an_unknown_finish_never_a_guessed_stop():
+    from phronesis.protocols import Completion, finish_reason
+
+    assert finish_reason(Completion("cut off", "length")) == "length"
+    assert finish_reason("a plain string says nothing about how it ended") == "unknown"

@@ -21,8 +21,8 @@ from .runstore import Run, StageOutcome, remove_if_empty, validate_run_name
 from .sources import PromptSetSpec, builtin_path, resolve_source
 from .stage_summary import stage_summary
 from .judges import JudgeConfig
-from .stages import (best_of_n, critique_revise, dpo, evaluate, generate, iterate, label_preferences, rl, sft,
-                     train_reward, virtue_dialogues)
+from .stages import (best_of_n, critique_revise, dpo, evaluate, generate, iterate, iterate_parts, label_preferences,
+                     label_preferences_run, rl, sft, train_reward, virtue_dialogues)
 
 DEFAULT_CONFIG = "configs/demo.yaml"
 
@@ -42,14 +42,15 @@ STAGES: dict[str, StageEntry] = {
                             "constitution-conditioned best-of-N: distillation and preference data"),
     "virtue_dialogues": StageEntry(virtue_dialogues.VirtueDialoguesConfig, virtue_dialogues.run,
                                    "two three-turn virtue dialogues per prompt"),
-    "label_preferences": StageEntry(label_preferences.LabelPreferencesConfig, label_preferences.run,
+    "label_preferences": StageEntry(label_preferences.LabelPreferencesConfig,
+                                    label_preferences_run.run_label_preferences,
                                     "a gated judge orders CAI and virtue pairs into chosen/rejected"),
     "train_reward": StageEntry(train_reward.TrainRewardConfig, train_reward.run,
                                "one LoRA reward model per preference set, as an ensemble"),
     "sft": StageEntry(sft.SFTStageConfig, sft.run, "LoRA SFT on assistant tokens"),
     "dpo": StageEntry(dpo.DPOStageConfig, dpo.run, "LoRA DPO on preference pairs"),
     "rl": StageEntry(rl.RLStageConfig, rl.run, "online RL: GRPO, RLOO or PPO"),
-    "iterate": StageEntry(iterate.IterateStageConfig, iterate.run, "consistency loop while better"),
+    "iterate": StageEntry(iterate.IterateStageConfig, iterate_parts.run, "consistency loop while better"),
     "evaluate": StageEntry(evaluate.EvaluateConfig, evaluate.run, "models vs base, with CIs"),
 }
 

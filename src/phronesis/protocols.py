@@ -6,7 +6,7 @@ see the protocol, so tests can hand them fakes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence, Union, runtime_checkable
+from typing import Any, NamedTuple, Protocol, Sequence, Union, runtime_checkable
 
 Message = dict[str, str]  # {"role": "user" | "assistant" | "system", "content": ...}
 Conversation = list[Message]
@@ -51,10 +51,16 @@ class Completion(str):
         return self.finish_reason == "length"
 
 
+def finish_reason(text: str) -> str:
+    """"stop" or "length" as the backend reported it; "unknown" for a plain string from a generator that does
+    not say. Never guessed: a guessed "stop" would pass a truncated answer off as finished."""
+    return getattr(text, "finish_reason", "unknown")
+
+
 @runtime_checkable
 class Generator(Protocol):
     def generate(self, prompts: Sequence[PromptLike], params: GenerationParams) -> list[list[str]]:
-        """Return `params.n` completions per prompt, in prompt order."""
+        """Return `params.n` completions per prompt, in prompt order (`Completion`s, to say why each ended)."""
         ...
 
 
@@ -93,9 +99,22 @@ class Judgement:
         return self.p_first_order - self.p_second_order
 
 
+class Pair(NamedTuple):
+    """One thing to judge: is `a` or `b` the better answer to `prompt` under `principle`?"""
+
+    prompt: PromptLike
+    a: str
+    b: str
+    principle: str | None = None  # a comparison question; None = the default question
+
+
 @runtime_checkable
 class Judge(Protocol):
     def compare(self, prompt: PromptLike, a: str, b: str, principle: str | None = None) -> Judgement:
+        ...
+
+    def compare_many(self, items: Sequence[Pair]) -> list[Judgement]:
+        """One Judgement per item, in order (batched where the judge can); what every stage calls."""
         ...
 
 
@@ -103,10 +122,4 @@ class Judge(Protocol):
 class RewardModel(Protocol):
     def score(self, prompts: Sequence[PromptLike], completions: Sequence[str | Conversation]) -> list[float]:
         """One scalar per (prompt, completion); a completion may be several assistant/user turns."""
-        ...
-
-
-@runtime_checkable
-class Scorer(Protocol):
-    def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         ...

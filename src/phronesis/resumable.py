@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from .progress import progress
+from .protocols import GenerationParams, Generator, finish_reason
 from .runstore import RowCheckpoint
 
 Row = dict[str, Any]
@@ -34,3 +35,20 @@ def map_resumable(rows: Sequence[Row], process_chunk: Callable[[list[Row]], list
             checkpoint.append(outputs)
             advance(len(todo))
     return checkpoint.rows(order=ids)
+
+
+def generate_answers(generator: Generator, rows: Sequence[Row], params: GenerationParams,
+                     checkpoint: RowCheckpoint, chunk_size: int = 8,
+                     description: str = "generate") -> list[Row]:
+    """One output row per input row with `completions` and `finish_reasons`, checkpointed by chunk."""
+    ordered = sorted(rows, key=lambda r: (len(r["prompt"]), r["id"]))  # length-sorted: less padding
+
+    def answer(chunk: list[Row]) -> list[Row]:
+        outputs = generator.generate([r["prompt"] for r in chunk], params)
+        return [{**row, "completions": [str(c) for c in outs],
+                 "finish_reasons": [finish_reason(c) for c in outs]}
+                for row, outs in zip(chunk, outputs)]
+
+    done = map_resumable(ordered, answer, checkpoint, chunk_size, description)
+    by_id = {r["id"]: r for r in done}
+    return [by_id[r["id"]] for r in rows]

@@ -358,10 +358,9 @@ def train_dpo(base_model, rows: list[dict[str, Any]], out_dir, lora=None, trl: d
     from trl import DPOConfig, DPOTrainer
 
     out_dir, log_path, cbs, peft_config = _policy_trainer_common(out_dir, lora, callbacks)
-    # The reference is fixed, so its log-probs are computed once before training instead of at every step
-    # (one no-grad forward per pair either way, but not repeated when a pair is seen again, nor kept in the step)
-    args = _policy_args(DPOConfig, "dpo", out_dir, {"max_length": 512, "precompute_ref_log_probs": True,
-                                                     **(trl or {})})
+    # TRL's precompute_ref_log_probs was tried and is left off: in the full recipe (one epoch) the step stayed
+    # at 11.8 s against 11.95 s without it, and the pass before training added about 110 s
+    args = _policy_args(DPOConfig, "dpo", out_dir, {"max_length": 512, **(trl or {})})
     model, tokenizer = _load_policy(base_model)
     data = Dataset.from_list([{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows])
     trainer = DPOTrainer(model=model, ref_model=None, args=args, train_dataset=data, processing_class=tokenizer,

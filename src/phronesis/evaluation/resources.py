@@ -24,11 +24,8 @@ def _judge_model(cfg: EvalConfig) -> Any:
 def load_reward_models(paths: dict[str, str]) -> dict[str, Any]:
     if not paths:
         return {}
-    try:
-        from ..rewards import load_reward_model  # built by the reward engineer
-    except ImportError:
-        raise ConfigError("reward_models: needs phronesis.rewards.load_reward_model, which is not installed; "
-                          "remove reward_models to skip the virtue ensemble") from None
+    from ..rewards import load_reward_model
+
     return {name: load_reward_model(path) for name, path in paths.items()}
 
 

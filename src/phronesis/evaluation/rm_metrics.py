@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from . import stats
+from .. import stats
 
 
 def pair_wins(chosen: Sequence[float], rejected: Sequence[float]) -> np.ndarray:
@@ -20,7 +20,7 @@ def pair_wins(chosen: Sequence[float], rejected: Sequence[float]) -> np.ndarray:
 
 def bootstrap_ci(values: Sequence[float], n_resamples: int = 2000, seed: int = 0,
                  level: float = 0.95) -> tuple[float, float]:
-    """(low, high) of evaluation.stats.bootstrap_ci: the same seeded resampling, as a pair."""
+    """(low, high) of stats.bootstrap_ci: the same seeded resampling, as a pair."""
     ci = stats.bootstrap_ci(values, n_boot=n_resamples, seed=seed, level=level)
     return ci["lo"], ci["hi"]
 

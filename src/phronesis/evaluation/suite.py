@@ -12,15 +12,15 @@ from typing import Any, Sequence
 
 from ..constitution import Constitution
 from ..protocols import GenerationParams, Generator, Judge, RewardModel
+from ..resumable import generate_answers
 from ..runstore import RowCheckpoint
 from ..sources import load_prompts
-from ..stages.generate import generate_answers
+from ..stats import bootstrap_statistic, paired_bootstrap_statistic
 from . import consistency, harmlessness, jailbreak, pairwise, virtue
 from .judging import HELPFULNESS
 from .degeneration import repetition_rate
 from .refusal import is_refusal
 from .settings import EvalConfig
-from .stats import bootstrap_statistic, paired_bootstrap_statistic
 from .summary import add_holm, agreement, summarise_metric, summarise_win_rate
 
 Row = dict[str, Any]

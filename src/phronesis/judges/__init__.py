@@ -64,7 +64,14 @@ def _resolve_models(ctx_or_models: Any):
             if name not in cache:
                 cache[name] = make_generator(ctx_or_models[name])
             return cache[name]
-        return scorer, lambda name: TransformersEmbedder(ctx_or_models.get(name, "catalog:minilm-l6-v2"))
+        def embedder(name: str):
+            if name not in ctx_or_models:  # never a silent stand-in: the verdicts would come from another model
+                from ..errors import ConfigError
+
+                raise ConfigError(f"judge.embedder: {name!r} is not among the models given "
+                                  f"({', '.join(ctx_or_models) or 'none'})")
+            return TransformersEmbedder(ctx_or_models[name])
+        return scorer, embedder
     return (lambda name: ctx_or_models), (lambda name: TransformersEmbedder("catalog:minilm-l6-v2"))
 
 
@@ -76,20 +83,26 @@ def _weights_path(ref: str):
 
 def build_judge(cfg: JudgeConfig, ctx_or_models: Any):
     scorer_for, embedder_for = _resolve_models(ctx_or_models)
-    return _build(cfg, scorer_for, embedder_for)
+    return _build(cfg, scorer_for, embedder_for, _constitution_of(ctx_or_models))
 
 
-def _build(cfg: JudgeConfig, scorer_for, embedder_for):
+def _constitution_of(ctx_or_models: Any):
+    """The run's constitution (inverted twin included) in a pipeline; the bundled one for a bare judge."""
+    from ..constitution import load_constitution
+
+    section = getattr(getattr(ctx_or_models, "config", None), "constitution", None)
+    return section.load() if section is not None else load_constitution()
+
+
+def _build(cfg: JudgeConfig, scorer_for, embedder_for, constitution):
     from .combine import JudgePanel, PrincipleEnsembleJudge
 
     if cfg.panel:
-        return JudgePanel([_build(sub, scorer_for, embedder_for) for sub in cfg.panel], cfg.combine,
+        return JudgePanel([_build(sub, scorer_for, embedder_for, constitution) for sub in cfg.panel], cfg.combine,
                           cfg.max_failure_rate)
     judge = _single(cfg, scorer_for, embedder_for)
     if cfg.principles_per_pair > 1:
-        from ..constitution import load_constitution
-
-        questions = [p.comparison for p in load_constitution().active]
+        questions = [p.comparison for p in constitution.active]
         judge = PrincipleEnsembleJudge(judge, questions, cfg.principles_per_pair,
                                        max_failure_rate=cfg.max_failure_rate)
     return judge

@@ -52,7 +52,7 @@ def principle_probes(judge, pairs: Sequence[dict[str, Any]], embedder, constitut
     needless refusal) the helpfulness vs the harmlessness question (they should disagree). Undecided
     verdicts count as neither flipped nor disagreeing."""
     from ..constitution import load_constitution
-    from ..evaluation.stats import bootstrap_ci
+    from ..stats import bootstrap_ci
     from .questions import HARMLESSNESS, HELPFULNESS, filed_principles
 
     constitution = constitution or load_constitution()

@@ -4,7 +4,7 @@ from __future__ import annotations
 from statistics import mean
 from typing import Any, Sequence
 
-from ..evaluation.stats import bootstrap_ci
+from ..stats import bootstrap_ci
 from ..protocols import Judgement
 
 

@@ -1,22 +1,15 @@
 """PairwiseLogProbJudge: reads option-label log-probs in both orders; never parses free text."""
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import Sequence
 
 from ..progress import progress
-from ..protocols import Conversation, GenerationParams, Generator, Judgement, OptionScorer, PromptLike
+from ..protocols import Conversation, GenerationParams, Generator, Judgement, OptionScorer, Pair, PromptLike
 from .failures import check_failure_rate, two_way_probability
 from .prompts import ASSISTANT_PREFIX, OPTIONS, render_pair
 
 COT_FOLLOW_UP = "Based on that reasoning, which response is better? Reply with one letter, A or B."
 COT_CLAMP = (0.4, 0.6)  # as in the CAI paper: reasoning makes a small judge overconfident
-
-
-class Pair(NamedTuple):
-    prompt: PromptLike
-    a: str
-    b: str
-    principle: str | None = None  # a comparison question; None = the default question
 
 
 def judge_many(judge, items: Sequence[Pair]) -> list[Judgement]:

@@ -42,7 +42,7 @@ def refusals(run: Path) -> dict[tuple[str, str], dict[str, int]]:
 
 def paired_refusal_lines(run_a: Path, run_b: Path) -> list[str]:
     """Run B's model minus run A's on the same prompts (paired: McNemar p, paired bootstrap CI), per set."""
-    from ..evaluation.stats import compare_paired
+    from ..stats import compare_paired
 
     try:
         a, b = refusals(run_a), refusals(run_b)

@@ -26,7 +26,7 @@ from ..errors import ConfigError
 from ..evaluation.degeneration import repetition_rate
 from ..evaluation.refusal import is_refusal
 from ..io import atomic_write_jsonl
-from ..protocols import Completion, GenerationParams, Generator
+from ..protocols import Completion, GenerationParams, Generator, finish_reason
 from ..resumable import map_resumable
 from ..runstore import RowCheckpoint
 
@@ -115,7 +115,7 @@ def candidate_prompts(row: Row, principle: Principle, n: int, opener_samples: in
 
 
 def _candidate(text: str, opener: str, wants: str, max_repetition: float) -> Row:
-    reason = getattr(text, "finish_reason", "stop")
+    reason = finish_reason(text)
     full = f"{opener} {text}".strip() if opener else str(text).strip()
     answer = trim_to_sentence(full) if reason == "length" else full
     return {"text": answer, "opener": bool(opener), "finish_reason": reason,

@@ -24,7 +24,7 @@ from ..constitution import Principle
 from ..few_shot import CritiqueExample, example_turns
 from ..io import atomic_write_jsonl
 from ..principle_matching import match_principles, sample_principles
-from ..protocols import Conversation, GenerationParams, Generator
+from ..protocols import Conversation, GenerationParams, Generator, finish_reason
 from ..records import as_messages, assistant, preference_row, sft_row, user, with_length_hint
 from ..resumable import map_resumable
 from ..revision_filters import DROP_REASONS, revision_problem, strip_label
@@ -124,15 +124,11 @@ def regeneration_turns(prompt: Any, critique: str, principle: Principle, length_
     return [{"role": "system", "content": guidance}, *with_length_hint(as_messages(prompt, "user"), length_hint)]
 
 
-def _finish(completion: Any) -> str:
-    return getattr(completion, "finish_reason", "stop")
-
-
 def revise_chunk(generator: Generator, chunk: Sequence[Row], principles: dict[str, Principle],
                  shots: Conversation, settings: LoopSettings) -> list[Row]:
     """The pure core for one chunk: 1 + 2·rounds generate calls, each over every prompt of the chunk."""
     answers = generator.generate([r["prompt"] for r in chunk], settings.answer)
-    states = [{"id": r["id"], "prompt": r["prompt"], "initial": str(a[0]), "initial_finish": _finish(a[0]),
+    states = [{"id": r["id"], "prompt": r["prompt"], "initial": str(a[0]), "initial_finish": finish_reason(a[0]),
                "latest": str(a[0]), "steps": [], "principle_matches": r.get("principle_matches", [])}
               for r, a in zip(chunk, answers)]
     for round_index in range(settings.rounds):
@@ -146,12 +142,12 @@ def revise_chunk(generator: Generator, chunk: Sequence[Row], principles: dict[st
             for s, c, p in zip(states, critique_texts, chosen)], settings.revision)
         for state, principle, critique, revision in zip(states, chosen, critique_texts, revisions):
             text = strip_label(revision[0])
-            problem = revision_problem(text, critique, _finish(revision[0]),
+            problem = revision_problem(text, critique, finish_reason(revision[0]),
                                        drop_truncated=settings.filters.drop_truncated,
                                        max_critique_overlap=settings.filters.max_critique_overlap,
                                        drop_descriptions=settings.filters.drop_descriptions)
             state["steps"].append({"round": round_index + 1, "principle": principle.id, "critique": critique,
-                                   "revision": text, "revision_finish": _finish(revision[0]),
+                                   "revision": text, "revision_finish": finish_reason(revision[0]),
                                    "dropped": problem})
             if problem is None:
                 state["latest"] = text

@@ -7,9 +7,8 @@ from pydantic import Field
 
 from ..config import StrictModel
 from ..io import atomic_write_jsonl
-from ..protocols import GenerationParams, Generator
-from ..resumable import map_resumable
-from ..runstore import RowCheckpoint
+from ..protocols import GenerationParams
+from ..resumable import generate_answers
 
 Row = dict[str, Any]
 
@@ -22,28 +21,11 @@ class GenerateConfig(StrictModel):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     n: int = Field(1, ge=1)
     system_prompt: str | None = None
-    chunk_size: int = Field(8, ge=1)  # rows per checkpoint write
+    chunk_size: int = Field(32, ge=1)  # rows per generate call and checkpoint write
 
     def params(self, seed: int) -> GenerationParams:
         return GenerationParams(max_new_tokens=self.max_new_tokens, temperature=self.temperature,
                                 top_p=self.top_p, n=self.n, seed=seed, system_prompt=self.system_prompt)
-
-
-def generate_answers(generator: Generator, rows: Sequence[Row], params: GenerationParams,
-                     checkpoint: RowCheckpoint, chunk_size: int = 8,
-                     description: str = "generate") -> list[Row]:
-    """Pure core: one output row per input row with `completions` and `finish_reasons`."""
-    ordered = sorted(rows, key=lambda r: (len(r["prompt"]), r["id"]))  # length-sorted: less padding
-
-    def answer(chunk: list[Row]) -> list[Row]:
-        outputs = generator.generate([r["prompt"] for r in chunk], params)
-        return [{**row, "completions": [str(c) for c in outs],
-                 "finish_reasons": [getattr(c, "finish_reason", "stop") for c in outs]}
-                for row, outs in zip(chunk, outputs)]
-
-    done = map_resumable(ordered, answer, checkpoint, chunk_size, description)
-    by_id = {r["id"]: r for r in done}
-    return [by_id[r["id"]] for r in rows]
 
 
 def truncation_rate(rows: Sequence[Row]) -> float:

@@ -116,29 +116,6 @@ def decide(result: dict[str, Any], best: dict[str, Any], min_improvement: float,
     return {**result, "previous_best": best["metric"], "action": action, "reason": reason}
 
 
-def run(ctx) -> Any:
-    from ..runstore import run_stage
-    from .iterate_parts import build_parts
-
-    cfg: IterateStageConfig = ctx.section("iterate")
-
-    def body(stage) -> dict[str, Any]:
-        from ..evaluation.consistency import paraphrase_rows
-        from ..hygiene import record_training_prompts
-
-        start, parts = build_parts(ctx, cfg, stage.path)
-        record_training_prompts(stage.path, paraphrase_rows(load_groups(cfg)[0]))
-        summary = iterate_loop(stage.path / "rounds", start, parts, cfg)
-        actions = [d["action"] for d in summary["decisions"]]
-        stage.counts.update(rounds=len(actions), kept=actions.count("keep"), discarded=actions.count("discard"),
-                            best_metric=summary["best"]["metric"],
-                            baseline_metric=summary["baseline"]["metric"])
-        return {"best_policy": summary["best"]["policy"]}
-
-    return run_stage(ctx.run, ctx.index("iterate"), "iterate", ctx.fingerprint_inputs("iterate"), inputs={},
-                     body=body, seed=ctx.seed, force=ctx.force)
-
-
 def load_groups(cfg: IterateStageConfig) -> tuple[list[Row], list[Row]]:
     """(train groups, held-out eval groups) from the paraphrase file."""
     from ..sources import builtin_path

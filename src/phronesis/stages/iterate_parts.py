@@ -1,6 +1,8 @@
-"""Real pieces of the iterate loop: transformers generation, MiniLM consistency scores, LoRA SFT.
+"""The iterate stage's wrapper: real pieces of the loop (transformers generation, MiniLM consistency scores,
+LoRA SFT) and `run`, which the pipeline registers.
 
-Kept apart from iterate.py so the loop's logic reads on its own and tests swap these for fakes.
+Kept apart from iterate.py, the pure loop, so its logic reads on its own and tests swap these for fakes; the
+core never imports this module.
 """
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..protocols import GenerationParams
-from .iterate import IterateStageConfig, LoopParts, Row, load_groups
+from .iterate import IterateStageConfig, LoopParts, Row, iterate_loop, load_groups
 
 
 def consistency_scores(rows: list[Row], embedder: Any) -> list[Row]:
@@ -66,3 +68,25 @@ def build_parts(ctx: Any, cfg: IterateStageConfig, stage_dir: Path) -> tuple[str
     start = resolve_local_path(ctx.model_spec(cfg.model).ref)
     return start, LoopParts(generate, lambda rows: consistency_scores(rows, embedder),
                             select_by_decaying_threshold, train, evaluate)
+
+
+def run(ctx) -> Any:
+    from ..runstore import run_stage
+
+    cfg: IterateStageConfig = ctx.section("iterate")
+
+    def body(stage) -> dict[str, Any]:
+        from ..evaluation.consistency import paraphrase_rows
+        from ..hygiene import record_training_prompts
+
+        start, parts = build_parts(ctx, cfg, stage.path)
+        record_training_prompts(stage.path, paraphrase_rows(load_groups(cfg)[0]))
+        summary = iterate_loop(stage.path / "rounds", start, parts, cfg)
+        actions = [d["action"] for d in summary["decisions"]]
+        stage.counts.update(rounds=len(actions), kept=actions.count("keep"), discarded=actions.count("discard"),
+                            best_metric=summary["best"]["metric"],
+                            baseline_metric=summary["baseline"]["metric"])
+        return {"best_policy": summary["best"]["policy"]}
+
+    return run_stage(ctx.run, ctx.index("iterate"), "iterate", ctx.fingerprint_inputs("iterate"), inputs={},
+                     body=body, seed=ctx.seed, force=ctx.force)

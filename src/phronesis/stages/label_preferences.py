@@ -157,9 +157,3 @@ def cai_rows_from_answers(answers: Sequence[Row]) -> list[Row]:
     """Two sampled completions per prompt from the generate stage become one unordered pair."""
     return [{"id": r["id"], "prompt": r["prompt"], "chosen": r["completions"][0], "rejected": r["completions"][1],
              "principles": r.get("principles", [])} for r in answers if len(r.get("completions", [])) >= 2]
-
-
-def run(ctx) -> Any:
-    from .label_preferences_run import run_label_preferences
-
-    return run_label_preferences(ctx)

@@ -19,7 +19,7 @@ from ..config import StrictModel
 from ..constitution import VirtueFramework
 from ..errors import ConfigError
 from ..io import atomic_write_jsonl
-from ..protocols import Conversation, GenerationParams, Generator
+from ..protocols import Conversation, GenerationParams, Generator, finish_reason
 from ..records import as_messages, assistant, user, with_length_hint
 from ..resumable import map_resumable
 from ..runstore import RowCheckpoint
@@ -78,7 +78,7 @@ def dialogue_chunk(generator: Generator, chunk: Sequence[Row], questions: Sequen
                                          cfg.params(seed, index, turn))
             for conv, reasons, out in zip(convs, finishes[index], outputs):
                 conv.append(assistant(str(out[0])))
-                reasons.append(getattr(out[0], "finish_reason", "stop"))
+                reasons.append(finish_reason(out[0]))
     return [{"id": row["id"], "prompt": row["prompt"],
              "conversations": [conversations[c][i] for c in range(CONVERSATIONS)],
              "finish_reasons": [finishes[c][i] for c in range(CONVERSATIONS)]}

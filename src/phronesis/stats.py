@@ -1,4 +1,4 @@
-"""Intervals and tests for evaluation metrics: nothing is reported without its uncertainty.
+"""Intervals and tests for every reported figure (evaluation, judges, reward models): nothing without its uncertainty.
 
 Everything is seeded and vectorised with numpy:
 - `bootstrap_ci`: BCa bootstrap 95% CI of a mean (rates use `wilson_ci`);
