@@ -21,7 +21,11 @@ def machine() -> str:
 
     import torch
 
-    return f"{model}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), fp32"
+    from phronesis.hardware import native_bf16
+
+    precision = "bf16 where native (this CPU has it)" if native_bf16("cpu") else "fp32 (no native bf16)"
+    return (f"{model}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+            f"{precision}")
 
 
 def stage_table(run: Path) -> list[str]:
