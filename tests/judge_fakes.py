@@ -45,17 +45,6 @@ class FakeScorer:
         return {options[0]: la, options[1]: la - logit}
 
 
-class FixedJudge:
-    """Returns preset judgements in call order (for metric tests)."""
-
-    def __init__(self, judgements):
-        self.judgements = list(judgements)
-
-    def compare_many(self, items):
-        out, self.judgements = self.judgements[:len(items)], self.judgements[len(items):]
-        return out
-
-
 class MarkerJudge:
     """p(a better) from GOOD/BAD markers; p = 0.5 for a tie."""
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from judge_fakes import FakeScorer, FixedJudge, OracleJudge
+from judge_fakes import FakeScorer, OracleJudge
 from phronesis.errors import StageError
 from phronesis.judges.evaluate import evaluate_judge
 from phronesis.judges.gate import run_gate
@@ -17,23 +17,52 @@ PAIRS = [{"id": "1", "prompt": "p", "chosen": "long chosen", "rejected": "x"},
          {"id": "4", "prompt": "p", "chosen": "c", "rejected": "r"}]
 
 
+class ChosenSideJudge:
+    """Preset verdicts in p(chosen better) terms, turned into the slots each pair was shown in: the metrics
+    must come back the same whichever pairs the evaluation put rejected-first."""
+
+    def __init__(self, by_chosen):
+        self.by_chosen = by_chosen  # {chosen text: Judgement in chosen terms}
+
+    def compare_many(self, items):
+        out = []
+        for prompt, a, b, principle in items:
+            v = self.by_chosen.get(a) or self.by_chosen[b]
+            if v.p is None or a in self.by_chosen:
+                out.append(v)
+            else:  # chosen shown second: p(a) = 1 − p(chosen); a's first order was chosen's second
+                out.append(Judgement(1 - v.p, 1 - v.p_second_order, 1 - v.p_first_order))
+        return out
+
+
 def test_metrics_equal_hand_computed_values():
-    verdicts = [Judgement(0.9, 0.95, 0.85), Judgement(0.3, 0.6, 0.0), Judgement(0.7, 0.9, 0.5),
-                Judgement(None, error="no log-prob")]
-    report = evaluate_judge(FixedJudge(verdicts), PAIRS)
-    # Pairs 2 and 4 were shown rejected-first, so their p(a) is p(rejected): pair 2's 0.3 is 0.7 for chosen,
-    # and its per-order values swap and flip (first 1 − 0.0, second 1 − 0.6). Pair 4 is undecided.
-    assert report["n"] == 4
-    assert report["accuracy"] == pytest.approx(1.0)  # 0.9, 0.7, 0.7: the undecided pair is left out
-    assert report["accuracy_first_order"] == pytest.approx(1.0)  # 0.95, 1.0, 0.9
-    assert report["accuracy_second_order"] == pytest.approx((1 + 0 + 0.5) / 3)  # 0.85, 0.4, 0.5
-    assert report["position_bias"] == pytest.approx((0.1 + 0.6 + 0.4) / 3)  # unchanged by the swap
-    assert report["failure_rate"] == pytest.approx(0.25)
-    assert report["length_baseline_accuracy"] == pytest.approx((1 + 0 + 0.5 + 0.5) / 4)
-    # ECE: confidences 0.9, 0.7, 0.7, all right → bins {0.9: |0.9−1|}, {0.7: |0.7−1|}
-    assert report["ece"] == pytest.approx(1 / 3 * 0.1 + 2 / 3 * 0.3)
-    low, high = report["accuracy_ci95"]
-    assert 0 <= low <= report["accuracy"] <= high <= 1
+    verdicts = {"long chosen": Judgement(0.9, 0.95, 0.85), "c": Judgement(0.7, 1.0, 0.4),
+                "cc": Judgement(0.7, 0.9, 0.5)}
+    pairs = PAIRS[:3] + [{"id": "4", "prompt": "p", "chosen": "c4", "rejected": "r"}]
+    verdicts["c4"] = Judgement(None, error="no log-prob")
+    for seed in (0, 1, 2):
+        report = evaluate_judge(ChosenSideJudge(verdicts), pairs, seed=seed)
+        assert report["n"] == 4
+        assert report["accuracy"] == pytest.approx(1.0)  # 0.9, 0.7, 0.7 decided; pair 4 undecided
+        assert report["undecided_rate"] == pytest.approx(0.25)
+        assert report["accuracy_of_all"] == pytest.approx(0.75)  # the undecided pair counts as wrong here
+        assert report["accuracy_first_order"] == pytest.approx(1.0)  # 0.95, 1.0, 0.9
+        assert report["accuracy_second_order"] == pytest.approx(0.5)  # 0.85 right, 0.4 wrong, 0.5 left out
+        assert report["position_bias"] == pytest.approx((0.1 + 0.6 + 0.4) / 3)
+        assert report["failure_rate"] == pytest.approx(0.25)
+        assert report["length_baseline_accuracy"] == pytest.approx((1 + 0 + 0.5 + 1) / 4)
+        # ECE: confidences 0.9, 0.7, 0.7, all right → bins {0.9: |0.9−1|}, {0.7: |0.7−1|}
+        assert report["ece"] == pytest.approx(1 / 3 * 0.1 + 2 / 3 * 0.3)
+        low, high = report["accuracy_ci95"]
+        assert 0 <= low <= report["accuracy"] <= high <= 1
+
+
+def test_rejected_goes_first_in_a_seeded_random_half():
+    from phronesis.judges.evaluate import rejected_first
+
+    assert len(rejected_first(101, 0)) == 50 and rejected_first(101, 0) == rejected_first(101, 0)
+    assert rejected_first(101, 0) != rejected_first(101, 1)
+    assert rejected_first(100, 0) != set(range(1, 100, 2))  # not the old alternation
 
 
 def test_a_judge_that_always_prefers_slot_a_scores_chance():
@@ -53,13 +82,13 @@ def test_cli_writes_the_same_json(tmp_path, monkeypatch):
 
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text("".join(json.dumps(r) + "\n" for r in PAIRS))
-    verdicts = [Judgement(0.9, 0.95, 0.85), Judgement(0.3, 0.6, 0.0), Judgement(0.7, 0.9, 0.5), Judgement(0.2, 0.3, 0.1)]
-    monkeypatch.setattr(cli_judge, "_judge_from_options", lambda *a: FixedJudge(verdicts))
+    verdicts = {r["chosen"]: Judgement(p, p, p) for r, p in zip(PAIRS, (0.9, 0.7, 0.7, 0.8))}
+    monkeypatch.setattr(cli_judge, "_judge_from_options", lambda *a: ChosenSideJudge(verdicts))
     out = tmp_path / "m.json"
     result = CliRunner().invoke(app, ["judge-eval", "--pairs", str(pairs), "--json", str(out), "-q"])
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
-    assert report["accuracy"] == pytest.approx(1.0) and report["failure_rate"] == 0.0  # 0.9, 1-0.3, 0.7, 1-0.2
+    assert report["accuracy"] == pytest.approx(1.0) and report["failure_rate"] == 0.0
     assert set(report) >= {"accuracy_ci95", "accuracy_first_order", "accuracy_second_order", "position_bias",
                            "ece", "length_baseline_accuracy", "n", "pairs_per_second"}
 
@@ -83,7 +112,9 @@ def test_gate_refuses_a_coin_flip_judge_unless_skipped():
     with pytest.raises(StageError, match="skip_gate"):
         run_gate(CoinJudge(), "builtin:judge/calibration.jsonl")
     record = run_gate(CoinJudge(), "builtin:judge/calibration.jsonl", skip=True)
-    assert record["passed"] is False and record["skipped"] is True and record["accuracy"] == 0.5
+    # every verdict a tie: undecided, and the gate counts undecided as wrong, never as half right
+    assert record["passed"] is False and record["skipped"] is True
+    assert record["accuracy"] == 0.0 and record["undecided_rate"] == 1.0
 
 
 def test_gate_passes_a_judge_that_knows_the_answers_and_refuses_a_slot_a_judge():

@@ -72,9 +72,16 @@ def test_label_preferences_under_the_inverted_constitution_flips_the_labels(judg
 
 def test_a_principle_blind_head_is_refused_where_a_stage_asks_per_principle(judge):
     blind = LearnedPairJudge(FakeEmbedder(), train_learned_judge(FakeEmbedder(), PAIRS, "interaction", l2=1.0))
-    with pytest.raises(ConfigError, match="ignore the principle"):
+    with pytest.raises(ConfigError, match="ignores the principle"):
         require_principled(blind, "label_preferences with constitution.invert")
     require_principled(judge, "label_preferences with constitution.invert")  # reads them: allowed
+    from phronesis.judges.combine import JudgePanel, PrincipleEnsembleJudge
+
+    with pytest.raises(ConfigError, match="'interaction'"):  # one blind member is enough to flatten the votes
+        require_principled(JudgePanel([judge, blind]), "label_preferences per virtue")
+    with pytest.raises(ConfigError, match="ignores the principle"):
+        require_principled(PrincipleEnsembleJudge(blind, ["q1", "q2"], 2), "label_preferences per virtue")
+    require_principled(JudgePanel([judge, PrincipleEnsembleJudge(judge, ["q1"], 1)]), "per virtue")
 
 
 def test_every_harmful_pair_is_labelled_under_each_principle_and_reversed_under_each_twin():

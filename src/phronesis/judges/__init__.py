@@ -24,8 +24,17 @@ def require_principled(judge: Any, need: str) -> None:
     if not getattr(judge, "reads_principles", True):
         from ..errors import ConfigError
 
-        raise ConfigError(f"{need}: the learned judge's features {getattr(judge, 'kind', '?')!r} ignore the "
-                          f"principle; use weights trained with features: principled (the default) or a pairwise judge")
+        raise ConfigError(f"{need}: the judge (or a panel member) ignores the principle: learned features "
+                          f"{_blind_kind(judge)!r}; use weights trained with features: principled (the default) "
+                          f"or a pairwise judge")
+
+
+def _blind_kind(judge: Any) -> str:
+    """The feature kind of the first principle-blind learned judge inside `judge` (panels, ensembles)."""
+    for member in getattr(judge, "judges", None) or [getattr(judge, "judge", None)]:
+        if member is not None and not getattr(member, "reads_principles", True):
+            return _blind_kind(member)
+    return getattr(judge, "kind", "?")
 
 
 class JudgeConfig(StrictModel):

@@ -37,6 +37,10 @@ class PrincipleEnsembleJudge:
         self.judge, self.questions, self.n, self.seed = judge, list(questions), n, seed
         self.max_failure_rate = max_failure_rate
 
+    @property
+    def reads_principles(self) -> bool:
+        return getattr(self.judge, "reads_principles", True)
+
     def compare(self, prompt: PromptLike, a: str, b: str, principle: str | None = None) -> Judgement:
         return self.compare_many([Pair(prompt, a, b, principle)])[0]
 
@@ -62,6 +66,11 @@ class JudgePanel:
         if combine not in ("mean", "majority"):
             raise ValueError(f"panel combine must be 'mean' or 'majority', not {combine!r}")
         self.judges, self.combine, self.max_failure_rate = list(judges), combine, max_failure_rate
+
+    @property
+    def reads_principles(self) -> bool:
+        """Only when every member does: a blind member would pull each principle's verdict to one number."""
+        return all(getattr(j, "reads_principles", True) for j in self.judges)
 
     def compare(self, prompt: PromptLike, a: str, b: str, principle: str | None = None) -> Judgement:
         return self.compare_many([Pair(prompt, a, b, principle)])[0]

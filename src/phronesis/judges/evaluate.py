@@ -1,7 +1,8 @@
-"""Run a judge over labelled pairs (chosen in slot a for every other pair) and compute judge-eval metrics,
-injection included."""
+"""Run a judge over labelled pairs (chosen in slot a for a seeded random half of them) and compute judge-eval
+metrics, injection included."""
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import replace
 from typing import Any, Sequence
@@ -12,12 +13,18 @@ from .metrics import judge_metrics
 from .pairwise import Pair, judge_many
 
 
-def verdicts_for(judge, pairs: Sequence[dict[str, Any]]) -> list[Judgement]:
-    """Verdicts as p(chosen better). Every second pair shows `rejected` in slot a, so a judge that always
-    prefers one slot scores 0.5, not 1.0; its answers are turned back to the chosen side."""
-    items = [Pair(r["prompt"], r["rejected"], r["chosen"], r.get("principle")) if i % 2 else
+def rejected_first(n: int, seed: int = 0) -> set[int]:
+    """The indices of the pairs shown with `rejected` in slot a: a seeded random half (n // 2 exactly), so a
+    judge that always prefers one slot scores 0.5 and no fixed pattern of positions can be learned."""
+    return set(random.Random(seed).sample(range(n), n // 2))
+
+
+def verdicts_for(judge, pairs: Sequence[dict[str, Any]], seed: int = 0) -> list[Judgement]:
+    """Verdicts as p(chosen better), whichever slot chosen was shown in (see `rejected_first`)."""
+    flipped = rejected_first(len(pairs), seed)
+    items = [Pair(r["prompt"], r["rejected"], r["chosen"], r.get("principle")) if i in flipped else
              Pair(r["prompt"], r["chosen"], r["rejected"], r.get("principle")) for i, r in enumerate(pairs)]
-    return [_from_rejected_side(v) if i % 2 else v for i, v in enumerate(judge_many(judge, items))]
+    return [_from_rejected_side(v) if i in flipped else v for i, v in enumerate(judge_many(judge, items))]
 
 
 def _from_rejected_side(v: Judgement) -> Judgement:
@@ -27,13 +34,13 @@ def _from_rejected_side(v: Judgement) -> Judgement:
 
 
 def evaluate_judge(judge, pairs: Sequence[dict[str, Any]], inject: bool = False,
-                   attacks_path: str | None = None) -> dict[str, Any]:
+                   attacks_path: str | None = None, seed: int = 0) -> dict[str, Any]:
     started = time.perf_counter()
-    verdicts = verdicts_for(judge, pairs)
+    verdicts = verdicts_for(judge, pairs, seed)
     report = judge_metrics(pairs, verdicts, time.perf_counter() - started)
     if inject:
         attacks = load_attacks(attacks_path)
-        attacked = verdicts_for(judge, attacked_pairs(pairs, attacks))
+        attacked = verdicts_for(judge, attacked_pairs(pairs, attacks), seed)
         clean = [v.p for v in verdicts]
         report.update(flip_rates(clean, [v.p for v in attacked], [a["id"] for a in attacks]))
         report["flip_rate_first_order"] = flip_rates(

@@ -8,10 +8,13 @@ from ..stats import bootstrap_ci
 from ..protocols import Judgement
 
 
-def correctness(p: float | None) -> float:
-    """1 if the chosen response wins, 0 if it loses; an exact tie counts as a coin flip."""
-    if p is None or p == 0.5:
-        return 0.5
+def decided(p: float | None) -> bool:
+    """A verdict picks a side: not a failure (None) and not an exact tie."""
+    return p is not None and p != 0.5
+
+
+def correctness(p: float) -> float:
+    """1 if the chosen response wins, 0 if it loses (undecided verdicts are counted apart, never as 0.5)."""
     return 1.0 if p > 0.5 else 0.0
 
 
@@ -35,14 +38,21 @@ def length_baseline(pairs: Sequence[dict[str, Any]]) -> float:
 
 
 def judge_metrics(pairs: Sequence[dict[str, Any]], verdicts: Sequence[Judgement], seconds: float) -> dict[str, Any]:
+    """`accuracy` is over decided verdicts; `undecided_rate` says how many were left out (failures and exact
+    ties), and `accuracy_of_all` counts them as wrong: the figure the gate reads, so abstaining cannot pass."""
     usable = [v for v in verdicts if v.p is not None]
-    right = [correctness(v.p) for v in usable]  # undecided pairs are left out (failure_rate counts them)
-    first = [correctness(v.p_first_order) for v in usable if v.p_first_order is not None]
-    second = [correctness(v.p_second_order) for v in usable if v.p_second_order is not None]
+    right = [correctness(v.p) for v in usable if decided(v.p)]
+    of_all = right + [0.0] * (len(verdicts) - len(right))
+    first = [correctness(v.p_first_order) for v in usable if decided(v.p_first_order)]
+    second = [correctness(v.p_second_order) for v in usable if decided(v.p_second_order)]
     bias = [v.position_bias for v in usable if v.position_bias is not None]
-    ci = bootstrap_ci(right)
-    return {"n": len(verdicts), "accuracy": mean(right) if right else float("nan"),
+    nan = float("nan")
+    ci, ci_all = bootstrap_ci(right), bootstrap_ci(of_all)
+    return {"n": len(verdicts), "accuracy": mean(right) if right else nan,
             "accuracy_ci95": [ci["lo"], ci["hi"]],
+            "undecided_rate": 1 - len(right) / len(verdicts) if verdicts else 0.0,
+            "accuracy_of_all": mean(of_all) if of_all else nan,
+            "accuracy_of_all_ci95": [ci_all["lo"], ci_all["hi"]],
             "accuracy_first_order": mean(first) if first else None,
             "accuracy_second_order": mean(second) if second else None,
             "position_bias": mean(bias) if bias else None,

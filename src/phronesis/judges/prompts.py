@@ -52,7 +52,7 @@ def render_pair(fmt: str, prompt: PromptLike, first: str, second: str, question:
                 shots: list[Conversation] | None = None) -> Conversation:
     """The judge conversation showing `first` as Response A and `second` as Response B."""
     question = question or DEFAULT_QUESTION
-    request = prompt_text(prompt)
+    request = conversation_text(prompt)  # a multi-turn reply is judged against the turn it answers
     if fmt == "plain":
         body = (f"Human request: {request}\n\nResponse A: {first}\n\nResponse B: {second}\n\n"
                 f"{question} Answer A or B.")
