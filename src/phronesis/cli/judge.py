@@ -113,20 +113,9 @@ def judge_train(pairs: List[str] = typer.Option(["builtin:judge/calibration.json
     Use critique_revise's preferences.jsonl (revision over initial) or wheel:pyrit_harm as extra --pairs.
     Pairs with `kind: benign` are helpful answers over needless refusals; others safe over harmful."""
     from ..embeddings import TransformersEmbedder
-    from ..judges.learned import save_weights, train_learned_judge
-    from ..judges.pairs import load_pairs
-    from ..judges.prompts import bundled_shot_pairs
+    from ..judges.learned import save_weights, train_from_sources
 
     set_quiet(quiet)
-    rows = [r for ref in pairs for r in load_pairs(ref)]
-    sources = list(pairs)
-    if with_few_shot:
-        rows, sources = rows + bundled_shot_pairs(), sources + ["builtin:few_shot/critique_revision.yaml"]
-    encoder = TransformersEmbedder(embedder)
-    if features == "principled":  # each pair under every question it has a label for (judges.questions)
-        from ..judges.questions import principled_pairs
-
-        rows = principled_pairs(rows, encoder)
-    record = train_learned_judge(encoder, rows, features, l2, sources)
+    record = train_from_sources(TransformersEmbedder(embedder), pairs, features, l2, with_few_shot)
     save_weights(record, out)
     typer.echo(json.dumps({"out": str(out), **record["trained_on"]}))

@@ -161,6 +161,26 @@ def train_learned_judge(embedder, pairs: Sequence[dict], kind: str = "interactio
                            "ids_sha256": hashlib.sha256(ids.encode()).hexdigest()[:16]}}
 
 
+SHOT_SOURCE = "builtin:few_shot/critique_revision.yaml"
+
+
+def train_from_sources(embedder, refs: Sequence[str], kind: str = "principled", l2: float = 1.0,
+                       with_few_shot: bool = True) -> dict[str, Any]:
+    """What `phronesis judge-train` does: load each pair file or wheel set, add the bundled critique/revision
+    examples, label principled kinds under every question they answer, fit; `trained_on` names the sources."""
+    from .pairs import load_pairs
+    from .prompts import bundled_shot_pairs
+    from .questions import principled_pairs
+
+    rows = [r for ref in refs for r in load_pairs(ref)]
+    sources = list(refs)
+    if with_few_shot:
+        rows, sources = rows + bundled_shot_pairs(), sources + [SHOT_SOURCE]
+    if kind in READS_PRINCIPLES:
+        rows = principled_pairs(rows, embedder)
+    return train_learned_judge(embedder, rows, kind, l2, sources)
+
+
 def save_weights(record: dict[str, Any], path: str | Path) -> None:
     atomic_write_json(path, record)
 
