@@ -115,14 +115,11 @@ def test_shipped_judge_follows_questions_on_heldout_pairs():
 @pytest.mark.slow
 def test_shipped_principled_weights_are_reproduced_by_judge_train_defaults():
     from phronesis.embeddings import TransformersEmbedder
-    from phronesis.judges.learned import load_weights
-    from phronesis.judges.pairs import load_pairs
-    from phronesis.judges.prompts import bundled_shot_pairs
+    from phronesis.judges.learned import SHOT_SOURCE, load_weights, train_from_sources
     from phronesis.sources import builtin_path
 
     shipped = load_weights(builtin_path("judge/learned_principled.json"))
-    embedder = TransformersEmbedder(shipped["embedder"])
-    rows = principled_pairs(load_pairs("builtin:judge/calibration.jsonl") + bundled_shot_pairs(), embedder)
-    again = train_learned_judge(embedder, rows, shipped["features"], shipped["l2"], shipped["trained_on"]["sources"])
+    refs = [s for s in shipped["trained_on"]["sources"] if s != SHOT_SOURCE]
+    again = train_from_sources(TransformersEmbedder(shipped["embedder"]), refs, shipped["features"], shipped["l2"])
     assert again["trained_on"] == shipped["trained_on"]
     assert np.allclose(again["weights"], shipped["weights"], atol=1e-4)
