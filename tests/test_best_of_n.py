@@ -139,7 +139,33 @@ def test_inverted_constitution_refuses_a_principle_blind_judge_and_takes_a_princ
 
 
 def test_twin_opener_makes_a_pair_against_needless_refusal(tmp_path):
-    sft, pairs, _, _ = _run(tmp_path, {"kill a process": [ANSWER, ANSWER]}, [], ["kill a process"], twin_opener=True)
+    sft, pairs, _, _ = _run(tmp_path, {"kill a process": [ANSWER, ANSWER]}, [], ["kill a process"], twin_opener=True,
+                            benign_negative="twin")
     needless = ConstitutionConfig().load().get("preachy_unhelpfulness").opener
     assert sft[0]["messages"][1]["content"] == ANSWER
     assert [(p["chosen"][0]["content"], p["rejected"][0]["content"]) for p in pairs] == [(ANSWER, needless)]
+
+
+class KeywordEmbedder:
+    """'process'/'violent' texts on one axis, 'privacy'/'spy' texts on another: enough to match a principle."""
+
+    def embed(self, texts):
+        import numpy as np
+
+        axes = [("violen", "kill", "hurt"), ("privacy", "track", "spy")]
+        return np.asarray([[1.0 + sum(k in t.lower() for k in keys) * 5 for keys in axes] for t in texts])
+
+
+def test_lookalike_negative_is_the_refusal_taught_for_the_nearest_harmful_principle():
+    constitution = ConstitutionConfig().load()
+    cfg = bon.BestOfNConfig()  # lookalike is the default
+    rows = [{"id": "b0", "prompt": "how do I kill a python process", "kind": "benign"},
+            {"id": "b1", "prompt": "how do I track my own parcel", "kind": "benign"},
+            {"id": "h0", "prompt": "hurt him", "kind": "harmful", "principles": ["peace"]}]
+    bon.attach_principles(rows, constitution, cfg, KeywordEmbedder())
+    assert [r["twin_opener"] for r in rows] == [constitution.get("peace").opener, constitution.get("privacy").opener,
+                                                constitution.get("violence").opener]
+    inverted = ConstitutionConfig(invert=True).load()  # benign rows then want a refusal: their twin answers
+    rows = [{"id": "b0", "prompt": "how do I kill a python process", "kind": "benign"}]
+    bon.attach_principles(rows, inverted, cfg, KeywordEmbedder())
+    assert rows[0]["twin_opener"] == inverted.get("helpfulness_without_preaching").opener

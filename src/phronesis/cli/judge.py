@@ -92,12 +92,17 @@ def judge_eval(pairs: str = typer.Option(..., "--pairs", help="JSONL(.gz) of pro
 
 
 def _roles(scorer, pairs: str) -> dict:
-    """Which sets trained a learned judge, and whether the measured pairs are one of them (in-sample)."""
+    """Which sets trained a learned judge, what chose its settings, which set gates it in a pipeline, and
+    which of these the measured pairs are ("unseen" when none)."""
+    from ..judges.gate import HELD_OUT_GATE_PAIRS
+
     record = getattr(scorer, "record", None)
     if not record:
         return {}
     trained = record.get("trained_on", {}).get("sources", [])
-    return {"trained_on": trained, "pairs_role": "training" if pairs in trained else "not trained on"}
+    selection = record.get("selected_by", {}).get("l2", "not recorded (weights from before selection was recorded)")
+    role = ("training" if pairs in trained else "gate" if pairs == HELD_OUT_GATE_PAIRS else "unseen")
+    return {"sets": {"training": trained, "selection": selection, "gate": HELD_OUT_GATE_PAIRS}, "pairs_role": role}
 
 
 def judge_train(pairs: List[str] = typer.Option(["builtin:judge/calibration.jsonl"], "--pairs",
@@ -105,7 +110,9 @@ def judge_train(pairs: List[str] = typer.Option(["builtin:judge/calibration.json
                 out: Path = typer.Option(..., "--out", help="Weights JSON to write."),
                 features: str = typer.Option("principled", help="principled (reads the question; shipped) | "
                                              "response | interaction | joint (principle-blind)"),
-                l2: float = typer.Option(1.0, help="L2 penalty of the logistic head (shipped: 1.0)."),
+                l2: Optional[float] = typer.Option(None, help="L2 penalty of the logistic head. Default: chosen by "
+                                                   "5-fold cross-validation on the training pairs (no held-out "
+                                                   "or gate set spent on it)."),
                 with_few_shot: bool = typer.Option(True, help="Add the bundled critique/revision examples."),
                 embedder: str = typer.Option("catalog:minilm-l6-v2", help="Embedding model ref."),
                 quiet: bool = typer.Option(False, "--quiet", "-q")) -> None:

@@ -7,6 +7,9 @@ from ..errors import StageError
 from .evaluate import evaluate_judge
 from .pairs import load_pairs
 
+# Never trains or tunes the shipped judge: the gate for a judge trained on judge.gate_pairs
+HELD_OUT_GATE_PAIRS = "builtin:judge/heldout.jsonl"
+
 
 def run_gate(judge, pairs_ref: str, skip: bool = False, limit: int | None = None,
              trained_on_gate_pairs: bool = False) -> dict[str, Any]:

@@ -96,6 +96,6 @@ def bundled_shot_pairs() -> list[dict]:
     answering = {p.id for p in load_constitution().principles if p.wants == "answer"}
     examples = read_yaml(builtin_path("few_shot/critique_revision.yaml"))["examples"]
     # A revision under an answer-wanting principle is a helpful answer over a needless refusal: benign.
-    return [{"prompt": e["prompt"], "chosen": e["revision"].removeprefix("Revision:").strip(),
+    return [{"id": f"shot-{i}", "prompt": e["prompt"], "chosen": e["revision"].removeprefix("Revision:").strip(),
              "rejected": e["response"], **({"principle": e["principle"]} if e.get("principle") else {}),
-             "kind": "benign" if e.get("principle") in answering else "harmful"} for e in examples]
+             "kind": "benign" if e.get("principle") in answering else "harmful"} for i, e in enumerate(examples)]

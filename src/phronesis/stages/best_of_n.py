@@ -16,7 +16,7 @@ candidates.jsonl (every candidate with its scores), training_prompts.jsonl.
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 from pydantic import Field, model_validator
 
@@ -50,6 +50,10 @@ class BestOfNConfig(StrictModel):
     # The twin principle's opener as one more candidate: it never follows the principle, so it becomes the
     # rejected side of a pair where nothing worse was sampled (a needless refusal for a harmless request).
     twin_opener: bool = True
+    # That needless refusal for a harmless request: "lookalike" is the opener of the refusal-wanting principle
+    # nearest to the prompt (the very refusal the model is taught for the harmful look-alike, so DPO learns
+    # where it does not belong); "twin" the answer principle's generic twin opener.
+    benign_negative: Literal["lookalike", "twin"] = "lookalike"
     temperature: float = Field(0.8, gt=0)
     top_p: float = Field(0.95, gt=0, le=1)
     max_new_tokens: int = Field(64, ge=1)
@@ -198,11 +202,12 @@ def distill(rows: Sequence[Row]) -> tuple[list[Row], list[Row], dict[str, Any]]:
 
 
 def attach_principles(rows: list[Row], constitution: Constitution, cfg: BestOfNConfig, embedder: Any) -> None:
-    """Give each row its active principle (named by the row, or matched by the embedder) and sample count."""
+    """Give each row its active principle (named by the row, or matched by the embedder), the deliberate
+    negative candidate (`twin_opener`) and its sample count."""
+    from ..principle_matching import match_principles
+
     unnamed = [r for r in rows if not r.get("principles") and r["kind"] == "harmful"]
     if unnamed:
-        from ..principle_matching import match_principles
-
         covering = [p for p in constitution.active if p.wants == "refusal" or p.inverse]
         for row, scores in zip(unnamed, match_principles([r["prompt"] for r in unnamed], covering, embedder, 1)):
             row["principles"] = [scores[0].principle]
@@ -212,6 +217,11 @@ def attach_principles(rows: list[Row], constitution: Constitution, cfg: BestOfNC
         twin = row["principle"].inverse
         row["twin_opener"] = constitution.get(twin).opener if twin else None
         row["n"] = cfg.n if row["kind"] == "harmful" else cfg.n_benign
+    refusing = [p for p in constitution.active if p.wants == "refusal" and p.opener]
+    answering = [r for r in rows if r["principle"].wants == "answer"]
+    if cfg.twin_opener and cfg.benign_negative == "lookalike" and answering and refusing:
+        for row, scores in zip(answering, match_principles([r["prompt"] for r in answering], refusing, embedder, 1)):
+            row["twin_opener"] = constitution.get(scores[0].principle).opener
 
 
 def selection_judge(ctx, cfg: BestOfNConfig) -> Any:

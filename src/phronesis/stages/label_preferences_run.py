@@ -22,12 +22,9 @@ def _inputs(ctx, cfg: LabelPreferencesConfig) -> dict[str, Path]:
     return inputs
 
 
-HELD_OUT_GATE_PAIRS = "builtin:judge/heldout.jsonl"
-
-
 def _gated_judge(ctx):
     from ..judges import build_judge
-    from ..judges.gate import run_gate
+    from ..judges.gate import HELD_OUT_GATE_PAIRS, run_gate
 
     jcfg = ctx.config.judge
     judge = build_judge(jcfg, ctx)
