@@ -10,7 +10,7 @@ from pydantic import Field
 
 from ..config import StrictModel
 from ..lora import LoraSettings
-from ..policy_inputs import init_inputs, load_rows, starting_model
+from ..policy_inputs import init_inputs, load_rows, repeat_rows, starting_model
 from .sft import _publish, last_logged
 
 
@@ -19,6 +19,7 @@ class DPOStageConfig(StrictModel):
     init: Literal["auto", "sft", "base"] = "auto"  # auto: the sft stage's model when this run has one
     data: list[str] = ["label_preferences/preferences.jsonl"]
     max_rows: int | None = None
+    repeat: dict[str, int] = Field(default_factory=dict)  # prompt set -> copies of its pairs, as sft.repeat
     lora: LoraSettings = LoraSettings()
     trl: dict[str, Any] = Field(default_factory=dict)  # e.g. {beta: 0.1, loss_type: sigmoid, max_steps: 25}
 
@@ -29,6 +30,7 @@ def run(ctx) -> Any:
 
     cfg: DPOStageConfig = ctx.section("dpo")
     rows, inputs = load_rows(ctx.run, cfg.data, required=["prompt", "chosen", "rejected"], max_rows=cfg.max_rows)
+    rows = repeat_rows(rows, cfg.repeat, key="dpo.repeat")
     inputs.update(init_inputs(ctx, cfg.init))
 
     def body(stage) -> dict[str, Any]:
