@@ -7,7 +7,6 @@ import pytest
 
 from phronesis.constitution import load_constitution
 from phronesis.errors import ModelRefError
-from phronesis.evaluation.judging import OptionPairJudge
 from phronesis.evaluation.model_specs import parse_models, split_model_arg
 from phronesis.evaluation.safety_judge import LogProbSafetyScorer
 from phronesis.evaluation.sage import sage_from_similarity, sage_score
@@ -98,22 +97,6 @@ class ScriptedScorer:
         self.seen.extend(prompts)
         out, self.replies = self.replies[: len(prompts)], self.replies[len(prompts):]
         return out
-
-
-def test_pair_judge_averages_both_orders_and_reports_bias():
-    # first order: p(label 1) = 0.8; second order (b shown first): p(label 1) = 0.6, so p(a) = 0.4.
-    scorer = ScriptedScorer([{"1": math.log(0.8), "2": math.log(0.2)}, {"1": math.log(0.6), "2": math.log(0.4)}])
-    verdict = OptionPairJudge(scorer).compare("q", "answer A", "answer B", "Which is kinder?")
-    assert verdict.p == pytest.approx(0.6)
-    assert verdict.position_bias == pytest.approx(0.4)
-    assert "Response 1: answer A" in scorer.seen[0][0]["content"]
-    assert "Response 1: answer B" in scorer.seen[1][0]["content"]
-
-
-def test_pair_judge_missing_logprob_is_undecided():
-    scorer = ScriptedScorer([{"1": None, "2": -1.0}, {"1": -1.0, "2": -1.0}])
-    verdict = OptionPairJudge(scorer).compare("q", "a", "b")
-    assert verdict.p is None and "no probability" in verdict.error
 
 
 def test_safety_scorer_averages_opposite_questions():

@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..errors import ConfigError
-from .judging import build_eval_judge
 from .model_specs import EvalModel
 from .safety_judge import LogProbSafetyScorer
 from .settings import EvalConfig
@@ -37,8 +36,13 @@ def build_resources(models: Sequence[EvalModel], cfg: EvalConfig) -> EvalResourc
                   for m in models}
     judge = safety = None
     if cfg.judge.kind != "none":
-        scorer = _judge_model(cfg)
-        judge = build_eval_judge(cfg.judge.kind, scorer, cfg.judge.options)
+        from ..judges import build_judge
+
+        # The log-prob model is loaded once, for p(safe) and any judge that reads option log-probs; the
+        # learned judge brings its own embedder.
+        needs_model = cfg.judge.safety or cfg.judge.kind != "learned" or bool(cfg.judge.panel)
+        scorer = _judge_model(cfg) if needs_model else None
+        judge = build_judge(cfg.judge, scorer)
         safety = LogProbSafetyScorer(scorer) if cfg.judge.safety else None
     embedder = None
     if cfg.embedder and cfg.paraphrases:

@@ -5,19 +5,23 @@ Only held-out prompt sets are allowed: a source naming a training split is refus
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator
 
 from ..config import StrictModel
 from ..constitution import ConstitutionConfig
+from ..judges import JudgeConfig
 from ..sources import PromptSetSpec
 
 
-class EvalJudgeConfig(StrictModel):
-    kind: Literal["auto", "builtin", "project", "none"] = "auto"  # auto/project: phronesis.judges; builtin: label log-probs
-    model: str = "catalog:smollm2-135m-instruct"  # the model whose log-probs judge (pairwise and p(safe))
-    options: dict[str, Any] = {}  # passed to phronesis.judges.build_judge
+class EvalJudgeConfig(JudgeConfig):
+    """The evaluation's judge: the pipeline's judge settings (`judges.JudgeConfig`; the learned head by
+    default), or `kind: none`. Here `model` is a model ref, not a `models:` entry: its option log-probs serve
+    the pairwise/pointwise kinds and the p(safe) score."""
+
+    kind: Literal["learned", "pairwise", "pointwise", "none"] = "learned"
+    model: str = "catalog:smollm2-135m-instruct"
     safety: bool = True  # pointwise p(safe) on harmful and jailbreak answers
 
 

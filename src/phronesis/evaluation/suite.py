@@ -17,7 +17,7 @@ from ..runstore import RowCheckpoint
 from ..sources import load_prompts
 from ..stats import bootstrap_statistic, paired_bootstrap_statistic
 from . import consistency, harmlessness, jailbreak, pairwise, virtue
-from .judging import HELPFULNESS
+from ..judges.questions import HELPFULNESS
 from .degeneration import repetition_rate
 from .refusal import is_refusal
 from .settings import EvalConfig
