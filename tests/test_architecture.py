@@ -125,3 +125,14 @@ def test_the_documented_layers_are_the_tested_ones():
         line = next((x for x in doc.splitlines() if x.startswith(f"| {name} |")), None)
         assert line is not None, f"docs/architecture.md has no row for layer {name!r}"
         assert all(f"`{u}`" in line for u in units.split()), f"layer {name!r}: the doc's row lists other modules"
+
+
+def test_no_stage_borrows_another_stages_private_helpers():
+    """Shared helpers live in a lower layer (io, trl_adapter, policy_inputs), not behind a leading underscore
+    in a sibling stage."""
+    borrowed = []
+    for file in (ROOT / "stages").glob("*.py"):
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+                borrowed += [f"{file.stem} <- {node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+    assert borrowed == []

@@ -27,6 +27,15 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         raise
 
 
+def replace_tree(src: str | Path, dst: str | Path) -> None:
+    """`dst` becomes a copy of the folder `src` (inside a stage's own folder: what it publishes)."""
+    import shutil
+
+    if Path(dst).exists():
+        shutil.rmtree(dst)
+    shutil.copytree(src, dst)
+
+
 def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
 

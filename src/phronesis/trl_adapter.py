@@ -248,6 +248,11 @@ class PolicyTrainResult:
         timed = self.steps if self.steps_run is None else self.steps_run
         return self.seconds / timed if timed else float("nan")
 
+    def last_logged(self, key: str) -> float | None:
+        """The last value of `key` in the training log (e.g. "loss", "rewards/margins"); None if never logged."""
+        values = [r[key] for r in map(json.loads, Path(self.log_path).read_text().splitlines()) if key in r]
+        return values[-1] if values else None
+
 
 def _policy_args(config_cls, kind: str, out_dir: Path, overrides: dict[str, Any]):
     """TRL config with our CPU-safe defaults; `overrides` (the YAML `trl:` block) wins."""

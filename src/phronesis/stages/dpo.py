@@ -9,9 +9,9 @@ from typing import Any, Literal
 from pydantic import Field
 
 from ..config import StrictModel
+from ..io import replace_tree
 from ..lora import LoraSettings
 from ..policy_inputs import init_inputs, load_rows, repeat_rows, starting_model
-from .sft import _publish, last_logged
 
 
 class DPOStageConfig(StrictModel):
@@ -39,10 +39,10 @@ def run(ctx) -> Any:
         record_training_prompts(stage.path, rows)
         base, _ = starting_model(ctx, cfg.model, cfg.init, stage.work_dir)
         result = train_dpo(base, rows, stage.path / "trainer", cfg.lora, cfg.trl)
-        _publish(result.adapter_dir, stage.path / "adapter")
+        replace_tree(result.adapter_dir, stage.path / "adapter")
         stage.counts.update(rows=len(rows), steps=result.steps, seconds_per_step=round(result.seconds_per_step, 3),
-                            final_loss=last_logged(result.log_path, "loss"),
-                            final_margin=last_logged(result.log_path, "rewards/margins"))
+                            final_loss=result.last_logged("loss"),
+                            final_margin=result.last_logged("rewards/margins"))
         return {"base_model": base}
 
     return run_stage(ctx.run, ctx.index("dpo"), "dpo", ctx.fingerprint_inputs("dpo"), inputs=inputs,

@@ -12,11 +12,10 @@ from pydantic import Field, model_validator
 
 from ..config import StrictModel
 from ..errors import BackendUnavailable, StageError
-from ..io import trim_log
+from ..io import replace_tree, trim_log
 from ..lora import LoraSettings
 from ..policy_inputs import init_inputs, resolve_stage_ref, starting_model
 from ..policy_reward import PolicyReward, RewardLog, plot_rewards
-from .sft import _publish
 
 
 class RLStageConfig(StrictModel):
@@ -93,7 +92,7 @@ def train_policy(cfg: RLStageConfig, base: str, rows: list[dict[str, Any]], out:
 
         trainer = trl_adapter.train_grpo if cfg.algorithm == "grpo" else trl_adapter.train_rloo
         result = trainer(base, rows, out / "trainer", reward, cfg.lora, trl_overrides(cfg))
-    _publish(result.adapter_dir, out / "adapter")
+    replace_tree(result.adapter_dir, out / "adapter")
     if reward.log is not None and reward.log.path.exists():
         plot_rewards(reward.log.path, out / "rewards.png")
     return {"steps": result.steps, "seconds_per_step": round(result.seconds_per_step, 3)}

@@ -1,14 +1,13 @@
 """Stage `sft`: LoRA SFT on messages rows (critique_revise's sft.jsonl by default), assistant tokens only."""
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field
 
 from ..config import StrictModel
+from ..io import replace_tree
 from ..lora import LoraSettings
 from ..policy_inputs import BUNDLED_CHAT_TEMPLATE, chat_template_path, load_rows, repeat_rows, starting_model
 
@@ -32,27 +31,16 @@ def train(base: str, rows: list[dict[str, Any]], out: Path, cfg: SFTStageConfig)
     from ..trl_adapter import train_sft
 
     result = train_sft(base, rows, out / "trainer", cfg.lora, cfg.trl, chat_template_path(cfg.chat_template))
-    _publish(result.adapter_dir, out / "adapter")
+    replace_tree(result.adapter_dir, out / "adapter")
     if cfg.merge:
         from ..lora import merge_adapter
 
         if cfg.lora.enabled:
             merge_adapter(base, out / "adapter", out / "merged")
         else:
-            _publish(out / "adapter", out / "merged")
+            replace_tree(out / "adapter", out / "merged")
     return {"rows": len(rows), "steps": result.steps, "seconds_per_step": round(result.seconds_per_step, 3),
-            "final_loss": last_logged(result.log_path, "loss"), "resumed_from": result.resumed_from}
-
-
-def _publish(src: Path, dst: Path) -> None:
-    if dst.exists():
-        shutil.rmtree(dst)
-    shutil.copytree(src, dst)
-
-
-def last_logged(log_path: Path, key: str) -> float | None:
-    values = [r[key] for r in map(json.loads, Path(log_path).read_text().splitlines()) if key in r]
-    return values[-1] if values else None
+            "final_loss": result.last_logged("loss"), "resumed_from": result.resumed_from}
 
 
 def run(ctx) -> Any:
