@@ -9,7 +9,7 @@ from typing import Sequence
 from ..protocols import Judgement, PromptLike
 from .failures import check_failure_rate
 from .pairwise import Pair, judge_many
-from .prompts import prompt_text
+from .prompts import conversation_text
 
 
 def sample_principles(questions: Sequence[str], n: int, key: str, seed: int = 0) -> list[str]:
@@ -47,7 +47,7 @@ class PrincipleEnsembleJudge:
     def compare_many(self, items: Sequence[Pair]) -> list[Judgement]:
         items = [Pair(*i) for i in items]
         asked = [[i.principle] if i.principle else
-                 sample_principles(self.questions, self.n, f"{prompt_text(i.prompt)}\x00{i.a}\x00{i.b}", self.seed)
+                 sample_principles(self.questions, self.n, f"{conversation_text(i.prompt)}\x00{i.a}\x00{i.b}", self.seed)
                  for i in items]
         flat = [Pair(i.prompt, i.a, i.b, q) for i, qs in zip(items, asked) for q in qs]
         verdicts, out, at = judge_many(self.judge, flat), [], 0

@@ -57,7 +57,6 @@ def filed_principles(pairs: Sequence[dict[str, Any]], embedder, constitution) ->
     else the refusal-wanting principle nearest to the prompt (MiniLM), so the mapping is deterministic;
     benign pairs: the principles that want an answer."""
     from ..principle_matching import match_principles
-    from .prompts import prompt_text
 
     active = constitution.active
     refusing = [p for p in active if p.wants == "refusal"]
@@ -65,7 +64,7 @@ def filed_principles(pairs: Sequence[dict[str, Any]], embedder, constitution) ->
     twins_of = lambda ps: [constitution.get(p.inverse) for p in ps if p.inverse]  # noqa: E731
     harmful = [r for r in pairs if r.get("kind", "harmful") != "benign"]
     unnamed = [r for r in harmful if r.get("principle") not in {p.id for p in refusing}]
-    matched = match_principles([prompt_text(r["prompt"]) for r in unnamed], refusing, embedder, 1) \
+    matched = match_principles([r["prompt"] for r in unnamed], refusing, embedder, 1) \
         if unnamed and refusing else []
     principle_of = {id(r): m[0].principle for r, m in zip(unnamed, matched)}
     out = []
