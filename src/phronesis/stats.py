@@ -5,7 +5,9 @@ Everything is seeded and vectorised with numpy:
 - `paired_bootstrap_ci`: CI of mean(a - b) when a and b were measured on the same items;
 - `paired_permutation_p`: two-sided sign-flip test of mean(a - b) = 0 (exact for n <= 16);
 - `mcnemar_exact_p`: exact McNemar test for two paired binary rates;
-- `bootstrap_statistic`: CI of any statistic of per-item rows (e.g. mean - 0.5 std of an ensemble).
+- `bootstrap_statistic`: CI of any statistic of per-item rows (e.g. mean - 0.5 std of an ensemble);
+- `pair_wins`, `length_baseline_accuracy`: pairwise wins, and the "longer answer wins" baseline every
+  judge and reward model is compared with.
 """
 from __future__ import annotations
 
@@ -195,3 +197,16 @@ def paired_bootstrap_statistic(rows_a: np.ndarray, rows_b: np.ndarray,
     null = np.abs(statistic(perm_a) - statistic(perm_b))
     p = float((1 + (null >= abs(diff) - 1e-12).sum()) / (n_perm + 1))
     return {"diff": diff, "lo": lo, "hi": hi, "n": n, "p": p, "test": "paired-permutation"}
+
+
+def pair_wins(chosen: Sequence[float], rejected: Sequence[float]) -> np.ndarray:
+    """1 where chosen scored higher, 0 where lower, 0.5 for a tie."""
+    c, r = np.asarray(chosen, dtype=np.float64), np.asarray(rejected, dtype=np.float64)
+    if c.shape != r.shape:
+        raise ValueError(f"{c.size} chosen scores but {r.size} rejected scores")
+    return np.where(c > r, 1.0, np.where(c < r, 0.0, 0.5))
+
+
+def length_baseline_accuracy(chosen_texts: Sequence[str], rejected_texts: Sequence[str]) -> float:
+    """Accuracy of "the longer answer wins": what an RM that only learned length would score."""
+    return float(pair_wins([len(t) for t in chosen_texts], [len(t) for t in rejected_texts]).mean())

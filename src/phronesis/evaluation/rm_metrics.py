@@ -8,14 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from .. import stats
-
-
-def pair_wins(chosen: Sequence[float], rejected: Sequence[float]) -> np.ndarray:
-    """1 where chosen scored higher, 0 where lower, 0.5 for a tie."""
-    c, r = np.asarray(chosen, dtype=np.float64), np.asarray(rejected, dtype=np.float64)
-    if c.shape != r.shape:
-        raise ValueError(f"{c.size} chosen scores but {r.size} rejected scores")
-    return np.where(c > r, 1.0, np.where(c < r, 0.0, 0.5))
+from ..stats import length_baseline_accuracy, pair_wins  # noqa: F401  (rm_eval and tests read them here)
 
 
 def bootstrap_ci(values: Sequence[float], n_resamples: int = 2000, seed: int = 0,
@@ -31,11 +24,6 @@ def pairwise_metrics(chosen: Sequence[float], rejected: Sequence[float], seed: i
     low, high = bootstrap_ci(wins, seed=seed)
     return {"pairs": int(wins.size), "accuracy": float(wins.mean()) if wins.size else math.nan,
             "accuracy_ci95": [low, high], "mean_margin": float(margins.mean()) if margins.size else math.nan}
-
-
-def length_baseline_accuracy(chosen_texts: Sequence[str], rejected_texts: Sequence[str]) -> float:
-    """Accuracy of "the longer answer wins": what an RM that only learned length would score."""
-    return float(pair_wins([len(t) for t in chosen_texts], [len(t) for t in rejected_texts]).mean())
 
 
 def mcc(labels: Sequence[int], predictions: Sequence[int]) -> float:

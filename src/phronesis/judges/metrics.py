@@ -4,7 +4,7 @@ from __future__ import annotations
 from statistics import mean
 from typing import Any, Sequence
 
-from ..stats import bootstrap_ci
+from ..stats import bootstrap_ci, length_baseline_accuracy
 from ..protocols import Judgement
 
 
@@ -30,13 +30,6 @@ def expected_calibration_error(ps: Sequence[float], bins: int = 10) -> float:
         if total else float("nan")
 
 
-def length_baseline(pairs: Sequence[dict[str, Any]]) -> float:
-    """Accuracy of 'the longer reply wins' (ties count half)."""
-    scores = [1.0 if len(r["chosen"]) > len(r["rejected"]) else 0.0 if len(r["chosen"]) < len(r["rejected"])
-              else 0.5 for r in pairs]
-    return mean(scores) if scores else float("nan")
-
-
 def judge_metrics(pairs: Sequence[dict[str, Any]], verdicts: Sequence[Judgement], seconds: float) -> dict[str, Any]:
     """`accuracy` is over decided verdicts; `undecided_rate` says how many were left out (failures and exact
     ties), and `accuracy_of_all` counts them as wrong: the figure the gate reads, so abstaining cannot pass."""
@@ -58,5 +51,6 @@ def judge_metrics(pairs: Sequence[dict[str, Any]], verdicts: Sequence[Judgement]
             "position_bias": mean(bias) if bias else None,
             "failure_rate": 1 - len(usable) / len(verdicts) if verdicts else 0.0,
             "ece": expected_calibration_error([v.p for v in usable]),
-            "length_baseline_accuracy": length_baseline(pairs),
+            "length_baseline_accuracy": length_baseline_accuracy([r["chosen"] for r in pairs],
+                                                                 [r["rejected"] for r in pairs]),
             "pairs_per_second": len(verdicts) / seconds if seconds > 0 else None}

@@ -18,6 +18,7 @@ from ..judges.pairwise import Pair, judge_many
 from ..records import preference_row, text_of
 from ..resumable import map_resumable
 from ..runstore import RowCheckpoint
+from .virtue_dialogues import dimension_turns
 
 STAGE = "label_preferences"
 Row = dict[str, Any]
@@ -68,20 +69,6 @@ def label_cai(judge, rows: Sequence[Row], constitution: Constitution, cfg: Label
         return out
 
     return map_resumable(rows, chunk_fn, checkpoint, cfg.chunk_size, "label CAI pairs")
-
-
-def dimension_turns(conversation, dimension_index: int):
-    """The virtue_dialogues stage's split (prompt messages, continuation), imported when present."""
-    try:
-        from .virtue_dialogues import dimension_turns as upstream
-    except ImportError:
-        upstream = None
-    if upstream is not None:
-        return upstream(conversation, dimension_index)
-    answers = [i for i, m in enumerate(conversation) if m["role"] == "assistant"]
-    if not answers or answers[0] == 0 or not 0 <= dimension_index < len(answers):
-        raise IndexError(f"dimension {dimension_index}: conversation has {len(answers)} assistant turns")
-    return list(conversation[:answers[0]]), list(conversation[answers[0]:answers[dimension_index] + 1])
 
 
 def _dimension_pair(row: Row, index: int, question: str | None):
