@@ -120,7 +120,7 @@ def test_rl_groups_only_paraphrases_and_sage_needs_them():
         def prompt_rows(self, names):
             return [{"id": "harmful_train/h1", "prompt": "plain request"}]
 
-    rows = prompt_rows(Ctx(), RLStageConfig(paraphrase_groups="prompts/paraphrase_train.jsonl", max_prompts=None))
+    rows = prompt_rows(Ctx(), RLStageConfig(paraphrase_groups="builtin:prompts/paraphrase_train.jsonl", max_prompts=None))
     assert rows[0]["group"] is None  # not its own group: SaGE would reward sameness of its samples
     assert {r["group"] for r in rows[1:]} and None not in {r["group"] for r in rows[1:]}
     with pytest.raises(ValidationError, match="paraphrase_groups"):

@@ -1,14 +1,13 @@
 """Constitutions (principles with inverted twins) and the virtue-ethics framework, from YAML."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from .config import StrictModel, read_yaml, validate
 from .errors import ConfigError
-from .sources import builtin_path
+from .sources import data_file
 
 
 class Principle(StrictModel):
@@ -105,14 +104,8 @@ class ConstitutionConfig(StrictModel):
         return load_framework(self.framework)
 
 
-def _resolve(ref: str, folder: str) -> Path:
-    if ref.startswith("builtin:"):
-        return builtin_path(f"{folder}/{ref[len('builtin:'):]}.yaml")
-    return Path(ref).expanduser()
-
-
 def _load(model: type, ref: str, folder: str) -> Any:
-    path = _resolve(ref, folder)
+    path = data_file(ref, f"{folder}/", ".yaml")
     return validate(model, read_yaml(path), source=str(path))
 
 

@@ -5,7 +5,7 @@ from pydantic import Field
 
 from .config import StrictModel, read_yaml, validate
 from .protocols import Conversation
-from .sources import builtin_path
+from .sources import data_file
 
 
 class CritiqueExample(StrictModel):
@@ -23,7 +23,7 @@ class CritiqueExamples(StrictModel):
 
 
 def load_critique_examples(ref: str = "builtin:critique_revision") -> list[CritiqueExample]:
-    path = builtin_path(f"few_shot/{ref[len('builtin:'):]}.yaml") if ref.startswith("builtin:") else ref
+    path = data_file(ref, "few_shot/", ".yaml")
     return validate(CritiqueExamples, read_yaml(path), source=str(path)).examples
 
 

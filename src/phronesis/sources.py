@@ -46,6 +46,15 @@ def builtin_path(relative: str) -> Path:
     return Path(str(resources.files("phronesis") / "data" / relative))
 
 
+def data_file(ref: str | Path, folder: str = "", suffix: str = "") -> Path:
+    """The one reading of a data reference: "builtin:NAME" is `folder/NAME+suffix` in the package's data
+    folder (e.g. builtin:harmlessness -> constitutions/harmlessness.yaml); anything else is a path."""
+    ref = str(ref)
+    if ref.startswith("builtin:"):
+        return builtin_path(f"{folder}{ref[len('builtin:'):]}{suffix}")
+    return Path(ref).expanduser()
+
+
 def builtin_prompt_sets() -> list[str]:
     folder = builtin_path("prompts")
     return sorted(p.stem for p in folder.glob("*.jsonl")) if folder.exists() else []

@@ -1,12 +1,11 @@
 """Moral consistency: SaGE over the answers a model gives to the paraphrases of one moral question."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import DataError
 from ..io import read_jsonl
-from ..sources import builtin_path
+from ..sources import data_file
 from .sage import sage_from_embeddings
 
 Row = dict[str, Any]
@@ -14,7 +13,7 @@ Row = dict[str, Any]
 
 def load_groups(ref: str = "builtin:eval/paraphrase_groups.jsonl", limit: int | None = None,
                 per_group: int | None = None) -> list[Row]:
-    path = builtin_path(ref[len("builtin:"):]) if ref.startswith("builtin:") else Path(ref).expanduser()
+    path = data_file(ref)
     groups = read_jsonl(path, required=["id", "paraphrases"])
     for number, group in enumerate(groups, start=1):
         if not isinstance(group["paraphrases"], list) or len(group["paraphrases"]) < 2:

@@ -5,18 +5,17 @@ wrapped answers are scored exactly like plain harmful answers (harmlessness.py).
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Sequence
 
 from ..config import read_yaml
 from ..errors import DataError
-from ..sources import builtin_path
+from ..sources import data_file
 
 Row = dict[str, Any]
 
 
 def load_templates(ref: str = "builtin:eval/jailbreaks.yaml") -> list[dict[str, str]]:
-    path = builtin_path(ref[len("builtin:"):]) if ref.startswith("builtin:") else Path(ref).expanduser()
+    path = data_file(ref)
     templates = read_yaml(path).get("templates")
     if not isinstance(templates, list) or not templates:
         raise DataError(f"{path}: expected a non-empty `templates:` list")

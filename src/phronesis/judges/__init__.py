@@ -85,9 +85,9 @@ def _resolve_models(ctx_or_models: Any):
 
 
 def _weights_path(ref: str):
-    from ..sources import builtin_path
+    from ..sources import data_file
 
-    return builtin_path(ref[len("builtin:"):]) if ref.startswith("builtin:") else ref
+    return data_file(ref)
 
 
 def build_judge(cfg: JudgeConfig, ctx_or_models: Any):

@@ -7,7 +7,7 @@ from typing import Any
 from ..errors import DataError
 from ..io import iter_jsonl
 from ..hh_rlhf import parse_transcript, transcript_pair
-from ..sources import builtin_path
+from ..sources import data_file
 
 Row = dict[str, Any]
 
@@ -53,7 +53,7 @@ def normalise_pair(raw: Row, where: str) -> Row | None:
 
 def resolve_pairs_path(ref: str | Path) -> Path:
     ref = str(ref)
-    path = builtin_path(ref[len("builtin:"):]) if ref.startswith("builtin:") else Path(ref).expanduser()
+    path = data_file(ref)
     if not path.is_file():
         raise DataError(f"{ref}: pairs file not found")
     return path

@@ -18,7 +18,7 @@ from typing import Any, Callable, Literal
 from pydantic import Field
 
 from ..config import StrictModel
-from ..io import atomic_write_json, atomic_write_jsonl, read_json, read_jsonl
+from ..io import atomic_write_json, atomic_write_jsonl, read_json
 from ..lora import LoraSettings
 from ..policy_inputs import BUNDLED_CHAT_TEMPLATE
 from ..selection import Selection
@@ -30,7 +30,7 @@ class IterateStageConfig(StrictModel):
     model: str = "policy"  # the policy the loop starts from
     teacher: str | None = None  # `models:` entry that answers instead of the policy (fixed across rounds)
     # Training + validation groups; evaluate's eval/paraphrase_groups.jsonl is the disjoint test split.
-    paraphrase_groups: str = "prompts/paraphrase_train.jsonl"  # bundled name or path
+    paraphrase_groups: str = "builtin:prompts/paraphrase_train.jsonl"  # a path or builtin:NAME
     max_groups: int | None = 8
     eval_fraction: float = 0.5  # the validation groups that decide keep/stop, never trained on
     samples_per_prompt: int = 2
@@ -118,10 +118,8 @@ def decide(result: dict[str, Any], best: dict[str, Any], min_improvement: float,
 
 def load_groups(cfg: IterateStageConfig) -> tuple[list[Row], list[Row]]:
     """(train groups, held-out eval groups) from the paraphrase file."""
-    from ..sources import builtin_path
+    from ..evaluation.consistency import load_groups as read_groups
 
-    path = Path(cfg.paraphrase_groups)
-    groups = read_jsonl(path if path.is_file() else builtin_path(cfg.paraphrase_groups),
-                        required=["id", "paraphrases"])[:cfg.max_groups]
+    groups = read_groups(cfg.paraphrase_groups, cfg.max_groups)
     cut = max(1, int(round(len(groups) * cfg.eval_fraction)))
     return groups[cut:], groups[:cut]

@@ -23,7 +23,7 @@ class RLStageConfig(StrictModel):
     model: str = "policy"
     init: Literal["auto", "sft", "base"] = "auto"
     prompt_sets: list[str] = ["harmful_train"]  # names from `prompts:`; never an evaluation set
-    paraphrase_groups: str | None = None  # JSONL of {id, paraphrases}; each paraphrase a prompt with group=id
+    paraphrase_groups: str | None = None  # JSONL of {id, paraphrases} (a path or builtin:NAME); each paraphrase a prompt with group=id
     max_prompts: int | None = Field(64, ge=1)
     reward_model: str | None = None  # `stage:train_reward` or a path for phronesis.rewards.load_reward_model
     sage_weight: float = 0.0  # > 0 adds the SaGE-consistency group member (needs paraphrase groups)
@@ -104,15 +104,12 @@ def prompt_rows(ctx, cfg: RLStageConfig) -> list[dict[str, Any]]:
     Plain prompts get no group: grouping them by prompt id would make SaGE reward the sameness of the
     samples of one prompt (low diversity), not consistency across paraphrases of one question.
     """
-    from ..io import read_jsonl
-    from ..sources import builtin_path
+    from ..evaluation.consistency import load_groups
 
     rows = [{"prompt": [{"role": "user", "content": r["prompt"]}], "group": None}
             for r in ctx.prompt_rows(cfg.prompt_sets)]
     if cfg.paraphrase_groups:
-        path = Path(cfg.paraphrase_groups)
-        path = path if path.is_file() else builtin_path(cfg.paraphrase_groups)
-        for group in read_jsonl(path, required=["id", "paraphrases"]):
+        for group in load_groups(cfg.paraphrase_groups):
             rows += [{"prompt": [{"role": "user", "content": p}], "group": group["id"]} for p in group["paraphrases"]]
     return rows[:cfg.max_prompts] if cfg.max_prompts else rows
 
