@@ -3,7 +3,8 @@
 Training sources: the bundled calibration pairs (project-written), pyrit's human harm scores
 (`wheel:pyrit_harm`) and pyrit's human objective labels (`wheel:pyrit_objective`). For each source
 the judge is trained on the others with `judge-train`'s own code (`train_from_sources`, few-shot
-examples included) and scored on it with `judge-eval`'s (`evaluate_judge`, seeded random slots).
+examples included, the shipped weights' l2 rather than a fresh cross-validation per fold) and scored on it
+with `judge-eval`'s (`evaluate_judge`, seeded random slots).
 Sets that never train any fold are scored by every fold: the bundled held-out pairs (the gate set)
 and, where ../shared/data is present, the hh-rlhf harmless-base test split (sampled).
 Run (about 10 min on 2 cores):
@@ -50,7 +51,12 @@ def scored(judge, rows) -> dict:
     return {k: r[k] for k in ("n", "accuracy", "accuracy_ci95", "undecided_rate", "length_baseline_accuracy")}
 
 
-def main(out: Path, kinds=("principled",), l2s=(1.0,)) -> None:
+def main(out: Path, kinds=("principled",)) -> None:
+    from phronesis.judges import DEFAULT_WEIGHTS
+    from phronesis.judges.learned import load_weights
+    from phronesis.sources import data_file
+
+    l2s = (load_weights(data_file(DEFAULT_WEIGHTS))["l2"],)
     out.mkdir(parents=True, exist_ok=True)
     embedder = CachedEmbedder(TransformersEmbedder())
     rows = {ref: load_pairs(ref) for ref in SOURCES + [GATE]}
