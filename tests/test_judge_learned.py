@@ -70,15 +70,39 @@ def test_cross_validation_picks_the_penalty_that_predicts_unseen_pairs():
     assert picked["cv_accuracy"] == {0.1: 1.0, 10.0: 1.0, 1e9: 0.0} and picked["l2"] == 10.0
 
 
-def test_judge_eval_names_the_training_selection_and_gate_sets():
+def test_judge_eval_names_the_training_selection_and_gate_sets_and_prints_them(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import phronesis.cli.judge as cli_judge
+    from phronesis.cli import app
     from phronesis.cli.judge import _roles
+    from phronesis.judges.learned import train_from_sources
 
-    class Scored:
-        record = {"trained_on": {"sources": ["builtin:judge/calibration.jsonl"]},
-                  "selected_by": {"l2": "5-fold cross-validation on the training pairs"}}
+    record = train_from_sources(FakeEmbedder(), [], "response", l2=1.0, with_few_shot=True)
+    assert record["selected_by"] == {"sets": [], "l2": "given"}
 
-    roles = _roles(Scored(), "builtin:judge/heldout.jsonl")
+    class Scored(LearnedPairJudge):
+        pass
+
+    judge = Scored(FakeEmbedder(), {**record, "trained_on": {"sources": ["builtin:judge/calibration.jsonl"]},
+                                    "selected_by": {"sets": ["wheel:pyrit_objective"], "l2": "5-fold cv"}})
+    roles = _roles(judge, "builtin:judge/heldout.jsonl")
     assert roles["pairs_role"] == "gate" and roles["sets"]["gate"] == "builtin:judge/heldout.jsonl"
-    assert roles["sets"]["selection"].startswith("5-fold")
-    assert _roles(Scored(), "builtin:judge/calibration.jsonl")["pairs_role"] == "training"
-    assert _roles(Scored(), "wheel:pyrit_harm")["pairs_role"] == "unseen"
+    assert roles["sets"]["selection"]["l2"] == "5-fold cv"
+    assert _roles(judge, "builtin:judge/calibration.jsonl")["pairs_role"] == "training"
+    assert _roles(judge, "wheel:pyrit_objective")["pairs_role"] == "selection"
+    assert _roles(judge, "wheel:pyrit_harm")["pairs_role"] == "unseen"
+    pairs = tmp_path / "p.jsonl"
+    pairs.write_text("".join(json.dumps(p) + "\n" for p in PAIRS))
+    monkeypatch.setattr(cli_judge, "_judge_from_options", lambda *a: judge)
+    result = CliRunner().invoke(app, ["judge-eval", "--pairs", str(pairs), "--json", str(tmp_path / "m.json")])
+    assert result.exit_code == 0, result.output  # nested sets print as rows, not a crash
+    assert "sets.selection.l2" in result.output
+    assert json.loads((tmp_path / "m.json").read_text())["pairs_role"] == "unseen"
+
+
+def test_key_value_rows_flatten_nested_reports():
+    from phronesis.report.tables import key_value_rows
+
+    assert key_value_rows({"a": 0.5, "b": {"c": [0.25, "x"], "d": {"e": 1}}}) == [
+        ("a", "0.5000"), ("b.c", "[0.2500, x]"), ("b.d.e", "1")]

@@ -38,22 +38,6 @@ def _judge_from_options(judge_ref: Optional[str], config: Optional[Path], overri
     return build_judge(JudgeConfig(max_failure_rate=1.0), {"embedder": ModelSpec(ref="catalog:minilm-l6-v2")})
 
 
-def _print_table(report: dict) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("metric", "value")
-    for key, value in report.items():
-        if isinstance(value, float):
-            value = f"{value:.4f}"
-        elif isinstance(value, list):
-            value = " – ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in value)
-        elif isinstance(value, dict):
-            value = ", ".join(f"{k}={v:.3f}" for k, v in value.items())
-        table.add_row(key, str(value))
-    Console().print(table)
-
-
 def judge_eval(pairs: str = typer.Option(..., "--pairs", help="JSONL(.gz) of prompt/chosen/rejected, or hh-rlhf "
                                           "transcripts; builtin:judge/calibration.jsonl for the bundled set."),
                judge: Optional[str] = typer.Option(None, "--judge", help="Model ref for a pairwise log-prob judge."),
@@ -84,7 +68,9 @@ def judge_eval(pairs: str = typer.Option(..., "--pairs", help="JSONL(.gz) of pro
         from ..embeddings import TransformersEmbedder
 
         report.update(principle_probes(scorer, rows, getattr(scorer, "embedder", None) or TransformersEmbedder()))
-    _print_table(report)
+    from ..report.tables import print_key_values
+
+    print_key_values(report)
     if json_out:
         from ..io import atomic_write_json
 
@@ -100,9 +86,11 @@ def _roles(scorer, pairs: str) -> dict:
     if not record:
         return {}
     trained = record.get("trained_on", {}).get("sources", [])
-    selection = record.get("selected_by", {}).get("l2", "not recorded (weights from before selection was recorded)")
-    role = ("training" if pairs in trained else "gate" if pairs == HELD_OUT_GATE_PAIRS else "unseen")
-    return {"sets": {"training": trained, "selection": selection, "gate": HELD_OUT_GATE_PAIRS}, "pairs_role": role}
+    selected = record.get("selected_by", {})
+    role = ("training" if pairs in trained else "selection" if pairs in selected.get("sets", [])
+            else "gate" if pairs == HELD_OUT_GATE_PAIRS else "unseen")
+    return {"sets": {"training": trained, "selection": {k: v for k, v in selected.items() if k != "cv_accuracy"},
+                     "gate": HELD_OUT_GATE_PAIRS}, "pairs_role": role}
 
 
 def judge_train(pairs: List[str] = typer.Option(["builtin:judge/calibration.jsonl"], "--pairs",

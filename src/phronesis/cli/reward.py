@@ -55,31 +55,11 @@ def rm_eval(reward: Path = typer.Option(..., "--reward", help="RM folder or ense
         result = {"binary_file": str(binary),
                   **evaluate_binary(load_reward_model(reward, precision, batch_size), rows, threshold, seed)}
     result["reward"] = str(reward)
-    _print_table(result)
+    from ..report.tables import print_key_values
+
+    print_key_values(result)
     if json_out:
         atomic_write_json(json_out, result)
-
-
-def _print_table(result: dict) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("metric", "value")
-    for key, value in result.items():
-        if isinstance(value, dict) and key in ("members", "aggregators"):
-            for name, sub in value.items():
-                table.add_row(f"{key}.{name}.accuracy", _fmt(sub.get("accuracy", sub.get("skipped"))))
-        elif not isinstance(value, dict):
-            table.add_row(key, _fmt(value))
-    Console().print(table)
-
-
-def _fmt(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    if isinstance(value, list) and value and isinstance(value[0], float):
-        return "[" + ", ".join(f"{v:.4f}" for v in value) + "]"
-    return str(value)
 
 
 def rm_export(adapter_dir: Path = typer.Argument(..., help="A LoRA RM folder (adapter + score head)."),

@@ -176,7 +176,8 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else "\n\n".join(m["content"] for m in value if m["role"] == "assistant")
 
 
-RESPONSE_SCALE = 0.1  # e_r's weight beside s(p)·e_r in principled features (chosen on wheel:pyrit_objective)
+RESPONSE_SCALE = 0.1  # e_r's weight beside s(p)·e_r in principled features, chosen on RESPONSE_SCALE_SET
+RESPONSE_SCALE_SET = "wheel:pyrit_objective"  # 1.0 / 0.3 / 0.1 / 0.03 scored 0.27 / 0.54 / 0.62 / 0.60 there
 
 
 def train_learned_judge(embedder, pairs: Sequence[dict], kind: str = "interaction", l2: float = 1.0,
@@ -245,12 +246,17 @@ def train_from_sources(embedder, refs: Sequence[str], kind: str = "principled", 
     if kind in READS_PRINCIPLES:
         extra["prompt_harm"] = fit_prompt_harm(embedder, *requests_by_kind(rows, HARMFUL_REQUESTS, BENIGN_REQUESTS))
         rows = principled_pairs(rows, embedder)
-    if l2 is not None:
-        return train_learned_judge(embedder, rows, kind, l2, sources, **extra)
-    selection = cross_validated_l2(embedder, rows, kind, L2_GRID, extra)
-    record = train_learned_judge(embedder, rows, kind, selection["l2"], sources, **extra)
-    return {**record, "selected_by": {"l2": f"{selection['folds']}-fold cross-validation on the training pairs",
-                                      "cv_accuracy": {str(k): v for k, v in selection["cv_accuracy"].items()}}}
+    selected: dict[str, Any] = {"sets": [RESPONSE_SCALE_SET] if kind in READS_PRINCIPLES else []}
+    if kind in READS_PRINCIPLES:
+        selected["response_scale"] = f"{RESPONSE_SCALE}, chosen on {RESPONSE_SCALE_SET}"
+    if l2 is None:
+        selection = cross_validated_l2(embedder, rows, kind, L2_GRID, extra)
+        l2 = selection["l2"]
+        selected.update(l2=f"{selection['folds']}-fold cross-validation on the training pairs",
+                        cv_accuracy={str(k): v for k, v in selection["cv_accuracy"].items()})
+    else:
+        selected["l2"] = "given"
+    return {**train_learned_judge(embedder, rows, kind, l2, sources, **extra), "selected_by": selected}
 
 
 def cross_validated_l2(embedder, rows: Sequence[dict], kind: str, grid: Sequence[float],

@@ -122,3 +122,32 @@ def print_headline(metrics: dict[str, Any], paths: list[Any] = ()) -> None:
     console.print(sentence)
     for path in paths:
         console.print(f"  {path}")
+
+
+def key_value_rows(result: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """(key, text) per leaf of a JSON-like report, nested keys dotted: the metric tables of judge-eval and
+    rm-eval. Floats get four decimals; a list is one cell."""
+    rows = []
+    for key, value in result.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            rows += key_value_rows(value, f"{name}.")
+        elif isinstance(value, list):
+            rows.append((name, "[" + ", ".join(_cell(v) for v in value) + "]"))
+        else:
+            rows.append((name, _cell(value)))
+    return rows
+
+
+def _cell(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def print_key_values(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("metric", "value")
+    for key, text in key_value_rows(result):
+        table.add_row(key, text)
+    Console().print(table)
