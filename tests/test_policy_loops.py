@@ -125,3 +125,13 @@ def test_rl_groups_only_paraphrases_and_sage_needs_them():
     assert {r["group"] for r in rows[1:]} and None not in {r["group"] for r in rows[1:]}
     with pytest.raises(ValidationError, match="paraphrase_groups"):
         RLStageConfig(sage_weight=0.5)
+
+
+def test_a_knob_rl_names_cannot_be_set_again_in_the_trl_or_ppo_block():
+    from phronesis.stages.rl import RLStageConfig
+
+    with pytest.raises(ValueError, match=r"trl.max_steps is set by rl.steps"):
+        RLStageConfig(trl={"max_steps": 5})
+    with pytest.raises(ValueError, match=r"ppo.kl_coef is set by rl.kl_coef"):
+        RLStageConfig(algorithm="ppo", ppo={"kl_coef": 0.1})
+    assert RLStageConfig(trl={"temperature": 0.7}).trl == {"temperature": 0.7}  # TRL's other fields pass through

@@ -18,6 +18,15 @@ from ..policy_inputs import init_inputs, resolve_stage_ref, starting_model
 from ..policy_reward import PolicyReward, RewardLog, plot_rewards
 
 
+# TRL / PPO settings that rl's own fields already set (trl_overrides, ppo_settings): a second spelling of
+# one knob in the `trl:` or `ppo:` block is refused rather than silently winning.
+TRL_NAMED = {"max_steps": "steps", "beta": "kl_coef", "max_completion_length": "max_completion_length",
+             "num_generations": "num_generations", "scale_rewards": "reward_normalization",
+             "normalize_advantages": "reward_normalization", "use_vllm": "use_vllm"}
+PPO_NAMED = {"steps": "steps", "kl_coef": "kl_coef", "max_new_tokens": "max_completion_length",
+             "max_prompt_length": "max_prompt_length", "whiten_rewards": "reward_normalization"}
+
+
 class RLStageConfig(StrictModel):
     algorithm: Literal["grpo", "rloo", "ppo"] = "grpo"
     model: str = "policy"
@@ -40,6 +49,14 @@ class RLStageConfig(StrictModel):
     ppo: dict[str, Any] = Field(default_factory=dict)  # straight to phronesis.ppo.PPOSettings
 
     @model_validator(mode="after")
+    def _one_way_to_set_each_knob(self):
+        for block, named in (("trl", TRL_NAMED), ("ppo", PPO_NAMED)):
+            for key in getattr(self, block):
+                if key in named:
+                    raise ValueError(f"{block}.{key} is set by rl.{named[key]}: set it there, once")
+        return self
+
+    @model_validator(mode="after")
     def _sage_needs_paraphrases(self):
         if self.sage_weight > 0 and not self.paraphrase_groups:
             raise ValueError("sage_weight > 0 needs paraphrase_groups: SaGE measures consistency across "
@@ -56,7 +73,7 @@ class RLStageConfig(StrictModel):
 
 
 def trl_overrides(cfg: RLStageConfig) -> dict[str, Any]:
-    """Our named knobs in TRL's vocabulary; the user's `trl:` block wins."""
+    """Our named knobs in TRL's vocabulary, plus the `trl:` block's other settings."""
     base = {"max_steps": cfg.steps, "beta": cfg.kl_coef, "max_completion_length": cfg.max_completion_length,
             "num_generations": cfg.num_generations}
     if cfg.algorithm == "grpo":
