@@ -135,3 +135,18 @@ def test_a_knob_rl_names_cannot_be_set_again_in_the_trl_or_ppo_block():
     with pytest.raises(ValueError, match=r"ppo.kl_coef is set by rl.kl_coef"):
         RLStageConfig(algorithm="ppo", ppo={"kl_coef": 0.1})
     assert RLStageConfig(trl={"temperature": 0.7}).trl == {"temperature": 0.7}  # TRL's other fields pass through
+
+
+def test_init_auto_starts_from_this_configs_sft_stage_not_any_folder_on_disk(tmp_path):
+    from types import SimpleNamespace
+
+    from phronesis.policy_inputs import init_inputs
+    from phronesis.runstore import Run
+
+    run = Run(tmp_path, "r")
+    (run.root / "01-sft").mkdir()
+    (run.root / "01-sft" / "manifest.json").write_text('{"status": "complete"}')  # left by another config
+    ctx = lambda stages: SimpleNamespace(run=run, config=SimpleNamespace(stages=stages))  # noqa: E731
+    assert init_inputs(ctx(["dpo", "evaluate"]), "auto") == {}
+    assert init_inputs(ctx(["sft", "dpo"]), "auto") == {"sft": run.root / "01-sft"}
+    assert init_inputs(ctx(["dpo"]), "sft") == {"sft": run.root / "01-sft"}  # asked for explicitly

@@ -94,7 +94,8 @@ def starting_model(ctx: Any, model_name: str, init: str, work_dir: Path) -> tupl
 
 def init_inputs(ctx: Any, init: str) -> dict[str, Path]:
     """The upstream folders `starting_model` will read, known before the stage runs (for its fingerprint)."""
-    if init == "sft" or (init == "auto" and _has_stage(ctx.run, "sft")):
+    # auto: this config's own sft stage, never an sft folder another config happened to leave on disk
+    if init == "sft" or (init == "auto" and "sft" in ctx.config.stages):
         return {"sft": ctx.run.find_stage("sft")}
     return {}
 
@@ -108,5 +109,3 @@ def resolve_stage_ref(run: Any, ref: str) -> tuple[str, dict[str, Path]]:
     return str(folder), {name: folder}
 
 
-def _has_stage(run: Any, name: str) -> bool:
-    return any(run.root.glob(f"[0-9][0-9]-{name}/manifest.json"))

@@ -16,7 +16,7 @@ from ..policy_inputs import init_inputs, load_rows, repeat_rows, starting_model
 
 class DPOStageConfig(StrictModel):
     model: str = "policy"
-    init: Literal["auto", "sft", "base"] = "auto"  # auto: the sft stage's model when this run has one
+    init: Literal["auto", "sft", "base"] = "auto"  # auto: the sft stage's model when this config has an sft stage
     data: list[str] = ["label_preferences/preferences.jsonl"]
     max_rows: int | None = None
     repeat: dict[str, int] = Field(default_factory=dict)  # prompt set -> copies of its pairs, as sft.repeat
