@@ -98,6 +98,7 @@ def test_judge_eval_names_the_training_selection_and_gate_sets_and_prints_them(t
     result = CliRunner().invoke(app, ["judge-eval", "--pairs", str(pairs), "--json", str(tmp_path / "m.json")])
     assert result.exit_code == 0, result.output  # nested sets print as rows, not a crash
     assert "sets.selection.l2" in result.output
+    assert "[builtin:judge/calibration.jsonl" in result.output  # a list prints as a list, not as rich markup
     assert json.loads((tmp_path / "m.json").read_text())["pairs_role"] == "unseen"
 
 

@@ -145,9 +145,10 @@ def _cell(value: Any) -> str:
 
 def print_key_values(result: dict[str, Any]) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table("metric", "value")
     for key, text in key_value_rows(result):
-        table.add_row(key, text)
+        table.add_row(key, escape(text))  # a list's "[...]" is text, not rich markup
     Console().print(table)
