@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from phronesis.bench import machine
-from phronesis.embeddings import TransformersEmbedder
+from phronesis.embeddings import CachedEmbedder, TransformersEmbedder
 from phronesis.judges.evaluate import evaluate_judge
 from phronesis.judges.learned import LearnedPairJudge, train_from_sources
 from phronesis.judges.pairs import load_pairs
@@ -31,21 +31,6 @@ HH = Path(__file__).resolve().parents[2] / "shared/data/hh-rlhf/harmless-base-te
 HH_SAMPLE = 500
 
 
-class CachedEmbedder:
-    """Each text embedded once across folds (the folds share almost every text)."""
-
-    def __init__(self, inner):
-        self.inner, self.spec, self.cache = inner, inner.spec, {}
-
-    def embed(self, texts):
-        import numpy as np
-
-        new = [t for t in dict.fromkeys(texts) if t not in self.cache]
-        if new:
-            self.cache.update(zip(new, self.inner.embed(new)))
-        return np.stack([self.cache[t] for t in texts])
-
-
 def scored(judge, rows) -> dict:
     r = evaluate_judge(judge, rows)
     return {k: r[k] for k in ("n", "accuracy", "accuracy_ci95", "undecided_rate", "length_baseline_accuracy")}
@@ -54,9 +39,8 @@ def scored(judge, rows) -> dict:
 def main(out: Path, kinds=("principled",)) -> None:
     from phronesis.judges import DEFAULT_WEIGHTS
     from phronesis.judges.learned import load_weights
-    from phronesis.sources import data_file
 
-    l2s = (load_weights(data_file(DEFAULT_WEIGHTS))["l2"],)
+    l2s = (load_weights(DEFAULT_WEIGHTS)["l2"],)
     out.mkdir(parents=True, exist_ok=True)
     embedder = CachedEmbedder(TransformersEmbedder())
     rows = {ref: load_pairs(ref) for ref in SOURCES + [GATE]}

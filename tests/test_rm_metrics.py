@@ -6,8 +6,8 @@ import pytest
 from phronesis.evaluation.rm_data import hh_rlhf_pair, load_binary
 from phronesis.hh_rlhf import parse_transcript
 from phronesis.evaluation.rm_eval import evaluate_binary, evaluate_pairs
-from phronesis.evaluation.rm_metrics import (best_threshold, bootstrap_ci, length_baseline_accuracy, mcc,
-                                             pairwise_metrics, roc_auc)
+from phronesis.evaluation.rm_metrics import best_threshold, bootstrap_ci, mcc, pairwise_metrics, roc_auc
+from phronesis.stats import length_baseline_accuracy
 from phronesis.records import preference_row
 from phronesis.rewards.ensemble import Aggregator, EnsembleRewardModel, Normaliser
 from phronesis.rewards.preference_data import fit_to_length, margin_from_soft_label, trl_columns

@@ -40,3 +40,19 @@ class TransformersEmbedder:
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             chunks.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
         return np.concatenate(chunks) if chunks else np.zeros((0, 384), dtype="float32")
+
+
+class CachedEmbedder:
+    """An embedder that embeds each distinct text once over its lifetime (judge training re-reads the same
+    prompts, responses and questions in every fold and fit)."""
+
+    def __init__(self, inner):
+        self.inner, self.spec, self.cache = inner, inner.spec, {}
+
+    def embed(self, texts):
+        import numpy as np
+
+        new = [t for t in dict.fromkeys(texts) if t not in self.cache]
+        if new:
+            self.cache.update(zip(new, np.asarray(self.inner.embed(new))))
+        return np.stack([self.cache[t] for t in texts])

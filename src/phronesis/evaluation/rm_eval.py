@@ -12,7 +12,8 @@ import numpy as np
 
 from ..protocols import RewardModel
 from ..records import text_of
-from .rm_metrics import best_threshold, binary_metrics, length_baseline_accuracy, pairwise_metrics
+from ..stats import length_baseline_accuracy
+from .rm_metrics import best_threshold, binary_metrics, pairwise_metrics
 
 Row = dict[str, Any]
 BINARY_PROMPT = "Tell me about your values and how you act."

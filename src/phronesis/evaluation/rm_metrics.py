@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from .. import stats
-from ..stats import length_baseline_accuracy, pair_wins  # noqa: F401  (rm_eval and tests read them here)
+from ..stats import pair_wins
 
 
 def bootstrap_ci(values: Sequence[float], n_resamples: int = 2000, seed: int = 0,

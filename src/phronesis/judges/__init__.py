@@ -84,12 +84,6 @@ def _resolve_models(ctx_or_models: Any):
     return (lambda name: ctx_or_models), (lambda name: TransformersEmbedder("catalog:minilm-l6-v2"))
 
 
-def _weights_path(ref: str):
-    from ..sources import data_file
-
-    return data_file(ref)
-
-
 def build_judge(cfg: JudgeConfig, ctx_or_models: Any):
     scorer_for, embedder_for = _resolve_models(ctx_or_models)
     return _build(cfg, scorer_for, embedder_for, _constitution_of(ctx_or_models))
@@ -121,7 +115,7 @@ def _single(cfg: JudgeConfig, scorer_for, embedder_for):
     if cfg.kind == "learned":
         from .learned import LearnedPairJudge, load_weights
 
-        return LearnedPairJudge(embedder_for(cfg.embedder), load_weights(_weights_path(cfg.weights)),
+        return LearnedPairJudge(embedder_for(cfg.embedder), load_weights(cfg.weights),
                                 cfg.max_failure_rate)
     if cfg.kind == "pointwise":
         from .pointwise import PointwiseLogProbJudge

@@ -91,17 +91,9 @@ def fit_prompt_harm(embedder, harmful: Sequence[str], benign: Sequence[str], l2:
     import numpy as np
 
     x = np.concatenate([embed_unique(embedder, list(harmful)), embed_unique(embedder, list(benign))])
-    x = np.c_[x.astype("float64"), np.ones(len(x))]
+    x = np.c_[x.astype("float64"), np.ones(len(x))]  # the last weight is the bias
     y = np.r_[np.ones(len(harmful)), np.zeros(len(benign))]
-    weight = np.where(y == 1, len(benign) / max(len(harmful), 1), 1.0)
-    w = np.zeros(x.shape[1])
-    for _ in range(50):
-        p = 1 / (1 + np.exp(-(x @ w)))
-        step = np.linalg.solve((x * (weight * p * (1 - p))[:, None]).T @ x + l2 * np.eye(len(w)),
-                               x.T @ (weight * (p - y)) + l2 * w)
-        w -= step
-        if np.abs(step).max() < 1e-8:
-            break
+    w = newton_logistic(x, y, l2, weight=np.where(y == 1, len(benign) / max(len(harmful), 1), 1.0))
     return {"weights": [round(float(v), 7) for v in w[:-1]], "bias": round(float(w[-1]), 7),
             "harmful": len(harmful), "benign": len(benign)}
 
@@ -145,22 +137,29 @@ def features(embedder, kind: str, prompts: Sequence[str], responses: Sequence[st
     return np.concatenate(blocks, axis=1)
 
 
-def fit_logistic(diffs, l2: float, iterations: int = 50):
-    """Newton's method for a bias-free logistic regression on both orientations of each pair."""
+def newton_logistic(x, y, l2: float, weight=None, iterations: int = 50):
+    """L2-penalised logistic regression by Newton's method; `weight` per row (default 1)."""
     import numpy as np
 
-    x = np.concatenate([diffs, -diffs]).astype("float64")
-    y = np.concatenate([np.ones(len(diffs)), np.zeros(len(diffs))])
+    weight = np.ones(len(y)) if weight is None else weight
     w = np.zeros(x.shape[1])
     for _ in range(iterations):
         p = 1 / (1 + np.exp(-(x @ w)))
-        grad = x.T @ (p - y) + l2 * w
-        hess = (x * (p * (1 - p))[:, None]).T @ x + l2 * np.eye(x.shape[1])
+        grad = x.T @ (weight * (p - y)) + l2 * w
+        hess = (x * (weight * p * (1 - p))[:, None]).T @ x + l2 * np.eye(x.shape[1])
         step = np.linalg.solve(hess, grad)
         w -= step
         if np.abs(step).max() < 1e-8:
             break
     return w
+
+
+def fit_logistic(diffs, l2: float, iterations: int = 50):
+    """A bias-free logistic regression on both orientations of each pair."""
+    import numpy as np
+
+    x = np.concatenate([diffs, -diffs]).astype("float64")
+    return newton_logistic(x, np.concatenate([np.ones(len(diffs)), np.zeros(len(diffs))]), l2, iterations=iterations)
 
 
 def pair_diffs(embedder, kind: str, pairs: Sequence[dict], basis: dict | None = None):
@@ -238,17 +237,19 @@ def train_from_sources(embedder, refs: Sequence[str], kind: str = "principled", 
     from .prompts import bundled_shot_pairs
     from .questions import principled_pairs
 
+    from ..embeddings import CachedEmbedder
+
+    embedder = CachedEmbedder(embedder)  # the folds and the final fit embed the same texts again and again
     rows = [r for ref in refs for r in load_pairs(ref)]
     sources = list(refs)
     if with_few_shot:
         rows, sources = rows + bundled_shot_pairs(), sources + [SHOT_SOURCE]
     extra: dict[str, Any] = {}
+    selected: dict[str, Any] = {"sets": []}
     if kind in READS_PRINCIPLES:
         extra["prompt_harm"] = fit_prompt_harm(embedder, *requests_by_kind(rows, HARMFUL_REQUESTS, BENIGN_REQUESTS))
         rows = principled_pairs(rows, embedder)
-    selected: dict[str, Any] = {"sets": [RESPONSE_SCALE_SET] if kind in READS_PRINCIPLES else []}
-    if kind in READS_PRINCIPLES:
-        selected["response_scale"] = f"{RESPONSE_SCALE}, chosen on {RESPONSE_SCALE_SET}"
+        selected.update(sets=[RESPONSE_SCALE_SET], response_scale=f"{RESPONSE_SCALE}, chosen on {RESPONSE_SCALE_SET}")
     if l2 is None:
         selection = cross_validated_l2(embedder, rows, kind, L2_GRID, extra)
         l2 = selection["l2"]
@@ -266,14 +267,13 @@ def cross_validated_l2(embedder, rows: Sequence[dict], kind: str, grid: Sequence
     on choosing it. Returns {"l2", "cv_accuracy": {l2: accuracy}, "folds"}."""
     import numpy as np
 
-    ids = sorted({str(r.get("id", i)) for i, r in enumerate(rows)})
-    fold_of = {pid: int(hashlib.sha256(pid.encode()).hexdigest(), 16) % folds for pid in ids}
+    fold = [int(hashlib.sha256(str(r.get("id", i)).encode()).hexdigest(), 16) % folds for i, r in enumerate(rows)]
+    splits = [([r for r, f in zip(rows, fold) if f != k], [r for r, f in zip(rows, fold) if f == k])
+              for k in range(folds)]
     accuracy = {}
     for l2 in grid:
         right = []
-        for k in range(folds):
-            train = [r for i, r in enumerate(rows) if fold_of[str(r.get("id", i))] != k]
-            test = [r for i, r in enumerate(rows) if fold_of[str(r.get("id", i))] == k]
+        for train, test in splits:
             if not train or not test:
                 continue
             record = train_learned_judge(embedder, train, kind, l2, **(extra or {}))
@@ -287,9 +287,13 @@ def save_weights(record: dict[str, Any], path: str | Path) -> None:
     atomic_write_json(path, record)
 
 
-def load_weights(path: str | Path) -> dict[str, Any]:
+def load_weights(ref: str | Path) -> dict[str, Any]:
+    """A weights file by path or builtin:NAME."""
+    from ..sources import data_file
+
+    path = data_file(ref)
     try:
-        record = json.loads(Path(path).read_text())
+        record = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read learned-judge weights ({type(exc).__name__}); "
                           f"train them with `phronesis judge-train --out FILE` and set judge.weights") from None

@@ -82,14 +82,12 @@ def bundled_shot_pairs() -> list[dict]:
     """Judge examples from the bundled critique/revision few-shot file: the revision beats the response.
 
     Kept apart from the calibration pairs so that tuning on calibration never shows the judge its answers."""
-    from ..config import read_yaml
-    from ..sources import builtin_path
-
     from ..constitution import load_constitution
+    from ..few_shot import load_critique_examples
 
     answering = {p.id for p in load_constitution().principles if p.wants == "answer"}
-    examples = read_yaml(builtin_path("few_shot/critique_revision.yaml"))["examples"]
     # A revision under an answer-wanting principle is a helpful answer over a needless refusal: benign.
-    return [{"id": f"shot-{i}", "prompt": e["prompt"], "chosen": e["revision"].removeprefix("Revision:").strip(),
-             "rejected": e["response"], **({"principle": e["principle"]} if e.get("principle") else {}),
-             "kind": "benign" if e.get("principle") in answering else "harmful"} for i, e in enumerate(examples)]
+    return [{"id": f"shot-{i}", "prompt": e.prompt, "chosen": e.revision.removeprefix("Revision:").strip(),
+             "rejected": e.response, **({"principle": e.principle} if e.principle else {}),
+             "kind": "benign" if e.principle in answering else "harmful"}
+            for i, e in enumerate(load_critique_examples())]
