@@ -70,10 +70,11 @@ def test_bundled_training_and_test_splits_are_disjoint():
 
 
 @pytest.mark.parametrize("kind", ["harmful", "benign"])
-def test_bundled_test_prompts_are_not_reworded_training_prompts(kind):
+@pytest.mark.parametrize("tested_split, trained_split", [("test", "train"), ("val", "train"), ("test", "val")])
+def test_bundled_held_out_prompts_are_not_reworded_training_prompts(kind, tested_split, trained_split):
     # Same label only: a benign test prompt that mirrors a harmful training prompt is a deliberate contrast.
-    trained = [r["prompt"] for r in read_jsonl(builtin_path(f"prompts/{kind}_train.jsonl"))]
-    tested = [r["prompt"] for r in read_jsonl(builtin_path(f"prompts/{kind}_test.jsonl"))]
+    trained = [r["prompt"] for r in read_jsonl(builtin_path(f"prompts/{kind}_{trained_split}.jsonl"))]
+    tested = [r["prompt"] for r in read_jsonl(builtin_path(f"prompts/{kind}_{tested_split}.jsonl"))]
     assert hygiene.near_duplicates(tested, trained) == []
 
 

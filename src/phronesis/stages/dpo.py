@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from ..checkpoint_selection import CheckpointSelection, publish, selection_prompts, trainer_overrides
 from ..config import StrictModel
-from ..io import replace_tree
 from ..lora import LoraSettings
 from ..policy_inputs import init_inputs, load_rows, repeat_rows, starting_model
 
@@ -22,6 +22,7 @@ class DPOStageConfig(StrictModel):
     repeat: dict[str, int] = Field(default_factory=dict)  # prompt set -> copies of its pairs, as sft.repeat
     lora: LoraSettings = LoraSettings()
     trl: dict[str, Any] = Field(default_factory=dict)  # e.g. {beta: 0.1, loss_type: sigmoid, max_steps: 25}
+    select: CheckpointSelection | None = None  # keep the checkpoint a validation split prefers (not the last)
 
 
 def run(ctx) -> Any:
@@ -35,14 +36,17 @@ def run(ctx) -> Any:
 
     def body(stage) -> dict[str, Any]:
         from ..hygiene import record_training_prompts
+        from ..modelref import resolve_local_path
 
-        record_training_prompts(stage.path, rows)
+        record_training_prompts(stage.path, rows + selection_prompts(cfg.select))
         base, _ = starting_model(ctx, cfg.model, cfg.init, stage.work_dir)
-        result = train_dpo(base, rows, stage.path / "trainer", cfg.lora, cfg.trl)
-        replace_tree(result.adapter_dir, stage.path / "adapter")
+        result = train_dpo(base, rows, stage.path / "trainer", cfg.lora,
+                           trainer_overrides(cfg.select, cfg.trl, "dpo"))
         stage.counts.update(rows=len(rows), steps=result.steps, seconds_per_step=round(result.seconds_per_step, 3),
                             final_loss=result.last_logged("loss"),
                             final_margin=result.last_logged("rewards/margins"))
+        stage.counts.update(publish(result.adapter_dir, stage.path / "adapter", cfg.select,
+                                    resolve_local_path(ctx.model_spec(cfg.model).ref), base, ctx.seed))
         return {"base_model": base}
 
     return run_stage(ctx.run, ctx.index("dpo"), "dpo", ctx.fingerprint_inputs("dpo"), inputs=inputs,

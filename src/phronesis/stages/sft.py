@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
+from ..checkpoint_selection import CheckpointSelection, publish, selection_prompts, trainer_overrides
 from ..config import StrictModel
 from ..io import replace_tree
 from ..lora import LoraSettings
@@ -24,14 +25,17 @@ class SFTStageConfig(StrictModel):
     chat_template: str | None = BUNDLED_CHAT_TEMPLATE
     merge: bool = False  # also write merged/ (base + adapter folded) for generators and later stages
     trl: dict[str, Any] = Field(default_factory=dict)  # passed straight to trl.SFTConfig
+    select: CheckpointSelection | None = None  # keep the checkpoint a validation split prefers (not the last)
 
 
-def train(base: str, rows: list[dict[str, Any]], out: Path, cfg: SFTStageConfig) -> dict[str, Any]:
-    """Core: train, copy the adapter to out/adapter, optionally merge; returns the counts."""
+def train(base: str, rows: list[dict[str, Any]], out: Path, cfg: SFTStageConfig, seed: int = 0) -> dict[str, Any]:
+    """Core: train, copy the adapter (or the checkpoint cfg.select keeps) to out/adapter, optionally merge;
+    returns the counts."""
     from ..trl_adapter import train_sft
 
-    result = train_sft(base, rows, out / "trainer", cfg.lora, cfg.trl, chat_template_path(cfg.chat_template))
-    replace_tree(result.adapter_dir, out / "adapter")
+    result = train_sft(base, rows, out / "trainer", cfg.lora, trainer_overrides(cfg.select, cfg.trl, "sft"),
+                       chat_template_path(cfg.chat_template))
+    selected = publish(result.adapter_dir, out / "adapter", cfg.select, base, base, seed)
     if cfg.merge:
         from ..lora import merge_adapter
 
@@ -40,7 +44,7 @@ def train(base: str, rows: list[dict[str, Any]], out: Path, cfg: SFTStageConfig)
         else:
             replace_tree(out / "adapter", out / "merged")
     return {"rows": len(rows), "steps": result.steps, "seconds_per_step": round(result.seconds_per_step, 3),
-            "final_loss": result.last_logged("loss"), "resumed_from": result.resumed_from}
+            "final_loss": result.last_logged("loss"), "resumed_from": result.resumed_from, **selected}
 
 
 def run(ctx) -> Any:
@@ -54,8 +58,8 @@ def run(ctx) -> Any:
         from ..hygiene import record_training_prompts
 
         base, _ = starting_model(ctx, cfg.model, "base", stage.work_dir)
-        record_training_prompts(stage.path, rows)
-        stage.counts.update(train(base, rows, stage.path, cfg))
+        record_training_prompts(stage.path, rows + selection_prompts(cfg.select))
+        stage.counts.update(train(base, rows, stage.path, cfg, ctx.seed))
         return {"base_model": base}
 
     return run_stage(ctx.run, ctx.index("sft"), "sft", ctx.fingerprint_inputs("sft"), inputs=inputs,

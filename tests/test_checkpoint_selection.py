@@ -1,0 +1,106 @@
+"""Checkpoint choice on a validation split: the rule, the trainer settings it needs, and what it publishes."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from phronesis import checkpoint_selection as cs
+from phronesis.errors import ConfigError
+from phronesis.hygiene import normalise
+from phronesis.io import read_jsonl
+from phronesis.sources import builtin_path
+
+
+def _c(step, harmful, benign):
+    return {"step": step, "harmful_refusal": harmful, "benign_refusal": benign}
+
+
+def test_the_most_refusing_checkpoint_within_the_over_refusal_budget_is_kept():
+    candidates = [_c(10, 0.30, 0.00), _c(20, 0.70, 0.05), _c(30, 0.90, 0.15), _c(40, 0.95, 0.20)]
+    chosen, reason = cs.choose(candidates, base_benign=0.025, budget=0.05)
+    assert chosen["step"] == 20  # 30 and 40 refuse more harmful requests but exceed 0.025 + 0.05 benign
+    assert "most harmful refusal" in reason
+    # the budget is over the base model's rate, not absolute
+    assert cs.choose(candidates, base_benign=0.10, budget=0.05)[0]["step"] == 30
+
+
+def test_a_tie_keeps_the_earlier_checkpoint_and_no_candidate_within_budget_keeps_the_least_over_refusing():
+    assert cs.choose([_c(10, 0.8, 0.0), _c(20, 0.8, 0.0)], 0.0, 0.05)[0]["step"] == 10
+    chosen, reason = cs.choose([_c(10, 0.5, 0.30), _c(20, 0.9, 0.20), _c(30, 0.95, 0.20)], 0.0, 0.05)
+    assert chosen["step"] == 30 and reason.startswith("no checkpoint within")
+    with pytest.raises(ValueError):
+        cs.choose([], 0.0, 0.05)
+
+
+def test_selection_keeps_every_checkpoint_and_refuses_a_trl_block_that_would_delete_them():
+    selection = cs.CheckpointSelection(every=8)
+    assert cs.trainer_overrides(selection, {"max_steps": 40}, "dpo") == {
+        "max_steps": 40, "save_strategy": "steps", "save_steps": 8, "save_total_limit": None}
+    assert cs.trainer_overrides(None, {"save_steps": 5}, "dpo") == {"save_steps": 5}
+    with pytest.raises(ConfigError, match=r"dpo\.trl\.save_total_limit"):
+        cs.trainer_overrides(selection, {"save_total_limit": 2}, "dpo")
+
+
+def test_publish_copies_the_chosen_checkpoint_and_records_why(tmp_path, monkeypatch):
+    trainer = tmp_path / "trainer"
+    for step in (10, 20, 30):
+        folder = trainer / f"checkpoint-{step}"
+        folder.mkdir(parents=True)
+        (folder / "trainer_state.json").write_text("{}")
+        (folder / "adapter_config.json").write_text("{}")
+        (folder / "adapter_model.safetensors").write_text(f"weights {step}")
+    torn = trainer / "checkpoint-40"  # killed mid-save: no trainer_state.json, never a candidate
+    torn.mkdir()
+    (trainer / "final").mkdir()
+    (trainer / "final" / "adapter_model.safetensors").write_text("weights 30")
+    (trainer / "final" / "tokenizer.json").write_text("{}")
+    table = {"base": (0.0, 0.025), "10": (0.4, 0.0), "20": (0.8, 0.05), "30": (0.9, 0.2)}
+
+    def fake_rates(model, rows, max_new_tokens, seed):
+        key = "base" if isinstance(model, str) else model.adapter.rsplit("-", 1)[-1]
+        harmful, benign = table[key]
+        return {"harmful": harmful, "benign": benign}
+
+    monkeypatch.setattr(cs, "refusal_rates", fake_rates)
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    counts = cs.publish(trainer / "final", stage / "adapter", cs.CheckpointSelection(), "base-model", "start", 0)
+    assert (stage / "adapter" / "adapter_model.safetensors").read_text() == "weights 20"
+    assert (stage / "adapter" / "tokenizer.json").is_file()  # the rest of the final folder is kept
+    assert counts == {"selected_step": 20, "validation_harmful_refusal": 0.8, "validation_benign_refusal": 0.05,
+                      "validation_base_benign_refusal": 0.025}
+    record = json.loads((stage / "selection.json").read_text())
+    assert [c["step"] for c in record["candidates"]] == [10, 20, 30]
+    assert record["sets"] == {"harmful": "builtin:harmful_val", "benign": "builtin:benign_val"}
+    assert cs.publish(trainer / "final", stage / "plain", None, "b", "s", 0) == {}
+    assert (stage / "plain" / "adapter_model.safetensors").read_text() == "weights 30"
+
+
+def test_the_validation_prompts_are_recorded_as_prompts_that_chose_the_model():
+    prompts = cs.selection_prompts(cs.CheckpointSelection())
+    assert len(prompts) >= 80 and {p["id"][:4] for p in prompts} == {"hval", "bval"}
+    assert cs.selection_prompts(None) == []
+
+
+def test_the_validation_split_is_disjoint_from_training_and_test_prompts():
+    def prompts(name):
+        return [r["prompt"] for r in read_jsonl(builtin_path(f"prompts/{name}.jsonl"))]
+
+    validation = {normalise(p) for kind in ("harmful", "benign") for p in prompts(f"{kind}_val")}
+    others = {normalise(p) for kind in ("harmful", "benign") for split in ("train", "test")
+              for p in prompts(f"{kind}_{split}")}
+    assert not validation & others
+
+
+@pytest.mark.parametrize("stage", ["sft", "dpo"])
+def test_the_preflight_refuses_a_save_setting_that_fights_the_selection(stage):
+    from importlib import import_module
+
+    from phronesis.trl_adapter import check_stage_trl
+
+    config_class = {"sft": "SFTStageConfig", "dpo": "DPOStageConfig"}[stage]
+    section = getattr(import_module(f"phronesis.stages.{stage}"), config_class)
+    with pytest.raises(ConfigError, match=rf"^{stage}\.trl\.save_steps: set by {stage}\.select"):
+        check_stage_trl(stage, section(select={"every": 5}, trl={"save_steps": 3}))
+    check_stage_trl(stage, section(trl={"save_steps": 3}))  # without select it is the user's choice
