@@ -150,3 +150,33 @@ def test_init_auto_starts_from_this_configs_sft_stage_not_any_folder_on_disk(tmp
     assert init_inputs(ctx(["dpo", "evaluate"]), "auto") == {}
     assert init_inputs(ctx(["sft", "dpo"]), "auto") == {"sft": run.root / "01-sft"}
     assert init_inputs(ctx(["dpo"]), "sft") == {"sft": run.root / "01-sft"}  # asked for explicitly
+
+
+def test_a_merged_sft_start_is_published_in_the_stage_folder_so_its_adapter_survives_cleaning(
+        tiny_model_dir, tmp_path):
+    import shutil
+    from types import SimpleNamespace
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from phronesis.modelref import ModelSpec
+    from phronesis.policy_inputs import starting_model
+    from phronesis.runstore import Run
+
+    run = Run(tmp_path, "r")
+    sft = run.root / "01-sft"
+    peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)),
+                                LoraConfig(r=2, target_modules="all-linear"))
+    peft_model.save_pretrained(sft / "adapter")
+    AutoTokenizer.from_pretrained(str(tiny_model_dir)).save_pretrained(sft / "adapter")
+    (sft / "manifest.json").write_text('{"status": "complete"}')
+    ctx = SimpleNamespace(run=run, config=SimpleNamespace(stages=["sft", "dpo"]),
+                          model_spec=lambda name: ModelSpec(ref=str(tiny_model_dir)))
+    stage = run.root / "02-dpo"
+    stage.mkdir()
+    start, inputs = starting_model(ctx, "policy", "auto", stage)
+    assert start == str(stage / "start_model") and inputs == {"sft": sft}
+    shutil.rmtree(stage / ".work")  # scratch cleaned: the model a DPO adapter names as its base remains
+    assert (stage / "start_model" / "config.json").is_file()
+    AutoModelForCausalLM.from_pretrained(start)

@@ -5,11 +5,13 @@ A data entry "critique_revise/sft.jsonl" means file sft.jsonl in this run's fini
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
 from .errors import DataError, StageError
 from .io import read_jsonl
+from .runstore import CHECKPOINT_DIR
 from .sources import builtin_path
 
 BUNDLED_CHAT_TEMPLATE = "chat_templates/smollm2_assistant_mask.jinja"
@@ -67,11 +69,13 @@ def chat_template_path(value: str | None) -> str | None:
     return str(builtin_path(value))
 
 
-def starting_model(ctx: Any, model_name: str, init: str, work_dir: Path) -> tuple[str, dict[str, Path]]:
+def starting_model(ctx: Any, model_name: str, init: str, stage_dir: Path) -> tuple[str, dict[str, Path]]:
     """The model a stage trains from: the base, or the SFT stage's result (merged if it is an adapter).
 
     With LoRA on top, "adapter disabled" then means exactly this starting model,
     so DPO/RL's reference is the SFT model (or the base when init is "base").
+    A merged SFT model is published as stage_dir/start_model, not kept in scratch: the stage's adapter names
+    it as its base, so the adapter must stay loadable when scratch folders are cleaned.
     """
     from .modelref import resolve_local_path
 
@@ -84,11 +88,14 @@ def starting_model(ctx: Any, model_name: str, init: str, work_dir: Path) -> tupl
         return str(sft_dir / "merged"), inputs
     if not (sft_dir / "adapter").is_dir():
         raise StageError(f"{sft_dir}: has neither merged/ nor adapter/; rerun the sft stage")
-    merged = work_dir / "init_model"
+    merged = stage_dir / "start_model"
     if not (merged / "config.json").exists():
         from .lora import merge_adapter
 
-        merge_adapter(base, sft_dir / "adapter", merged)
+        partial = stage_dir / CHECKPOINT_DIR / "start_model"  # renamed into place whole: a kill leaves no half model
+        merge_adapter(base, sft_dir / "adapter", partial)
+        shutil.rmtree(merged, ignore_errors=True)
+        partial.rename(merged)
     return str(merged), inputs
 
 

@@ -39,7 +39,7 @@ def run(ctx) -> Any:
         from ..modelref import resolve_local_path
 
         record_training_prompts(stage.path, rows + selection_prompts(cfg.select))
-        base, _ = starting_model(ctx, cfg.model, cfg.init, stage.work_dir)
+        base, _ = starting_model(ctx, cfg.model, cfg.init, stage.path)
         result = train_dpo(base, rows, stage.path / "trainer", cfg.lora,
                            trainer_overrides(cfg.select, cfg.trl, "dpo"))
         stage.counts.update(rows=len(rows), steps=result.steps, seconds_per_step=round(result.seconds_per_step, 3),

@@ -172,7 +172,7 @@ def run(ctx) -> Any:
     def body(stage) -> dict[str, Any]:
         from ..hygiene import record_training_prompts
 
-        base, _ = starting_model(ctx, cfg.model, cfg.init, stage.work_dir)
+        base, _ = starting_model(ctx, cfg.model, cfg.init, stage.path)
         record_training_prompts(stage.path, rows)
         log_path = stage.file("rewards.jsonl")
         resume_step = checkpoint_step(stage.path / "trainer")

@@ -57,7 +57,7 @@ def run(ctx) -> Any:
     def body(stage) -> dict[str, Any]:
         from ..hygiene import record_training_prompts
 
-        base, _ = starting_model(ctx, cfg.model, "base", stage.work_dir)
+        base, _ = starting_model(ctx, cfg.model, "base", stage.path)
         record_training_prompts(stage.path, rows + selection_prompts(cfg.select))
         stage.counts.update(train(base, rows, stage.path, cfg, ctx.seed))
         return {"base_model": base}
