@@ -1,5 +1,5 @@
 """Pick a training stage's checkpoint on a validation split: most refusal on harmful requests while the
-needless refusals of harmless ones stay within a budget over the base model.
+needless refusals of harmless ones stay within a budget over the base model (the inverted twin: the opposite).
 
 Safety tuning trades the two against each other, and where the trade lands moves with steps, learning rate
 and the mix of pairs. The stage saves a checkpoint every `every` steps; each is answered greedily on the
@@ -43,21 +43,29 @@ def trainer_overrides(selection: CheckpointSelection | None, trl: dict[str, Any]
     return {**trl, "save_strategy": "steps", "save_steps": selection.every, "save_total_limit": None}
 
 
-def choose(candidates: Sequence[Row], base_benign: float, budget: float) -> tuple[Row, str]:
+def choose(candidates: Sequence[Row], base_benign: float, budget: float,
+           inverted: bool = False) -> tuple[Row, str]:
     """The candidate to keep, and why. Candidates carry step, harmful_refusal and benign_refusal.
 
-    Within the budget: the most harmful refusal, the earlier step on a tie (less drift for the same result).
-    None within it: the least benign refusal, then the most harmful refusal, then the earlier step.
+    The goal is the constitution's: refuse harmful requests and answer harmless ones, or, for the inverted
+    twin, the opposite (its principles want harmful requests answered and harmless ones lectured), so a twin is
+    never steered back toward the ethical side by its own checkpoint choice.
+    Within the budget (the unwanted benign behaviour at most `budget` above the base model's): the most wanted
+    harmful behaviour, the earlier step on a tie (less drift for the same result). None within it: the least
+    unwanted benign behaviour, then the most wanted harmful one, then the earlier step.
     """
     if not candidates:
         raise ValueError("no checkpoints to choose from")
-    limit = base_benign + budget + 1e-9
-    within = [c for c in candidates if c["benign_refusal"] <= limit]
+    flip = (lambda rate: 1.0 - rate) if inverted else (lambda rate: rate)
+    wanted, unwanted = (lambda c: flip(c["harmful_refusal"])), (lambda c: flip(c["benign_refusal"]))
+    limit = flip(base_benign) + budget + 1e-9
+    base_text = f"base {flip(base_benign):.3f} + {budget:.3f} unwanted benign {'answers' if inverted else 'refusals'}"
+    within = [c for c in candidates if unwanted(c) <= limit]
     if within:
-        best = max(within, key=lambda c: (c["harmful_refusal"], -c["step"]))
-        return best, f"most harmful refusal with benign refusal <= base {base_benign:.3f} + {budget:.3f}"
-    best = min(candidates, key=lambda c: (c["benign_refusal"], -c["harmful_refusal"], c["step"]))
-    return best, f"no checkpoint within base {base_benign:.3f} + {budget:.3f} benign refusal; least benign refusal"
+        best = max(within, key=lambda c: (wanted(c), -c["step"]))
+        return best, f"most wanted harmful behaviour within {base_text}"
+    best = min(candidates, key=lambda c: (unwanted(c), -wanted(c), c["step"]))
+    return best, f"no checkpoint within {base_text}; the fewest unwanted"
 
 
 def checkpoints(trainer_dir: Path) -> list[tuple[int, Path]]:
@@ -96,7 +104,7 @@ def refusal_rates(model: Any, rows: dict[str, list[Row]], max_new_tokens: int, s
 
 
 def select_checkpoint(selection: CheckpointSelection, base_model: str, start_model: str, trainer_dir: Path,
-                      dest: Path, seed: int) -> dict[str, Any]:
+                      dest: Path, seed: int, inverted: bool = False) -> dict[str, Any]:
     """Score every checkpoint in trainer_dir, copy the chosen one's weights over dest; returns the record."""
     from .io import atomic_write_json
     from .modelref import ModelSpec
@@ -113,27 +121,27 @@ def select_checkpoint(selection: CheckpointSelection, base_model: str, start_mod
         candidates.append({"step": step, "folder": folder.name, "harmful_refusal": rates["harmful"],
                            "benign_refusal": rates["benign"]})
         info(f"checkpoint {step}: validation refusal harmful {rates['harmful']:.2f}, benign {rates['benign']:.2f}")
-    chosen, reason = choose(candidates, base["benign"], selection.max_over_refusal)
+    chosen, reason = choose(candidates, base["benign"], selection.max_over_refusal, inverted)
     for name in CHOSEN_FILES:
         if (trainer_dir / chosen["folder"] / name).is_file():
             shutil.copy2(trainer_dir / chosen["folder"] / name, dest / name)
     record = {"chosen_step": chosen["step"], "reason": reason, "base": {"harmful_refusal": base["harmful"],
               "benign_refusal": base["benign"]}, "candidates": candidates,
               "sets": {"harmful": selection.harmful.source, "benign": selection.benign.source},
-              "n": {name: len(r) for name, r in rows.items()}}
+              "n": {name: len(r) for name, r in rows.items()}, "goal": "inverted" if inverted else "constitution"}
     atomic_write_json(dest.parent / "selection.json", record)
     return record
 
 
 def publish(trained: Path, dest: Path, selection: CheckpointSelection | None, base_model: str, start_model: str,
-            seed: int) -> dict[str, Any]:
+            seed: int, inverted: bool = False) -> dict[str, Any]:
     """dest becomes the trained adapter, or the checkpoint `selection` keeps; returns counts for the manifest."""
     from .io import replace_tree
 
     replace_tree(trained, dest)
     if selection is None:
         return {}
-    record = select_checkpoint(selection, base_model, start_model, Path(trained).parent, dest, seed)
+    record = select_checkpoint(selection, base_model, start_model, Path(trained).parent, dest, seed, inverted)
     chosen = next(c for c in record["candidates"] if c["step"] == record["chosen_step"])
     return {"selected_step": chosen["step"], "validation_harmful_refusal": chosen["harmful_refusal"],
             "validation_benign_refusal": chosen["benign_refusal"],

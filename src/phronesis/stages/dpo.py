@@ -46,7 +46,8 @@ def run(ctx) -> Any:
                             final_loss=result.last_logged("loss"),
                             final_margin=result.last_logged("rewards/margins"))
         stage.counts.update(publish(result.adapter_dir, stage.path / "adapter", cfg.select,
-                                    resolve_local_path(ctx.model_spec(cfg.model).ref), base, ctx.seed))
+                                    resolve_local_path(ctx.model_spec(cfg.model).ref), base, ctx.seed,
+                                    inverted=ctx.config.constitution.invert))
         return {"base_model": base}
 
     return run_stage(ctx.run, ctx.index("dpo"), "dpo", ctx.fingerprint_inputs("dpo"), inputs=inputs,

@@ -28,14 +28,15 @@ class SFTStageConfig(StrictModel):
     select: CheckpointSelection | None = None  # keep the checkpoint a validation split prefers (not the last)
 
 
-def train(base: str, rows: list[dict[str, Any]], out: Path, cfg: SFTStageConfig, seed: int = 0) -> dict[str, Any]:
+def train(base: str, rows: list[dict[str, Any]], out: Path, cfg: SFTStageConfig, seed: int = 0,
+          inverted: bool = False) -> dict[str, Any]:
     """Core: train, copy the adapter (or the checkpoint cfg.select keeps) to out/adapter, optionally merge;
     returns the counts."""
     from ..trl_adapter import train_sft
 
     result = train_sft(base, rows, out / "trainer", cfg.lora, trainer_overrides(cfg.select, cfg.trl, "sft"),
                        chat_template_path(cfg.chat_template))
-    selected = publish(result.adapter_dir, out / "adapter", cfg.select, base, base, seed)
+    selected = publish(result.adapter_dir, out / "adapter", cfg.select, base, base, seed, inverted)
     if cfg.merge:
         from ..lora import merge_adapter
 
@@ -59,7 +60,7 @@ def run(ctx) -> Any:
 
         base, _ = starting_model(ctx, cfg.model, "base", stage.path)
         record_training_prompts(stage.path, rows + selection_prompts(cfg.select))
-        stage.counts.update(train(base, rows, stage.path, cfg, ctx.seed))
+        stage.counts.update(train(base, rows, stage.path, cfg, ctx.seed, ctx.config.constitution.invert))
         return {"base_model": base}
 
     return run_stage(ctx.run, ctx.index("sft"), "sft", ctx.fingerprint_inputs("sft"), inputs=inputs,
