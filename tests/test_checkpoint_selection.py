@@ -40,6 +40,9 @@ def test_the_inverted_twin_keeps_the_checkpoint_its_own_constitution_prefers():
     chosen, reason = cs.choose(candidates, base_benign=0.0, budget=0.05, inverted=True)
     assert chosen["step"] == 10 and "unwanted benign answers" in reason
     assert cs.choose(candidates, base_benign=0.0, budget=0.05)[0]["step"] == 30
+    # the twin's budget is on answering harmless requests: a base answering half of them allows at most 0.55
+    # answered, and only step 20 (benign refusal 0.60, so 0.40 answered) is within it
+    assert cs.choose(candidates, base_benign=0.5, budget=0.05, inverted=True)[0]["step"] == 20
 
 
 def test_selection_keeps_every_checkpoint_and_refuses_a_trl_block_that_would_delete_them():
@@ -51,27 +54,35 @@ def test_selection_keeps_every_checkpoint_and_refuses_a_trl_block_that_would_del
         cs.trainer_overrides(selection, {"save_total_limit": 2}, "dpo")
 
 
-def test_publish_copies_the_chosen_checkpoint_and_records_why(tmp_path, monkeypatch):
-    trainer = tmp_path / "trainer"
-    for step in (10, 20, 30):
+def _checkpoints(trainer, steps, lora=True):
+    for step in steps:
         folder = trainer / f"checkpoint-{step}"
         folder.mkdir(parents=True)
         (folder / "trainer_state.json").write_text("{}")
-        (folder / "adapter_config.json").write_text("{}")
-        (folder / "adapter_model.safetensors").write_text(f"weights {step}")
-    torn = trainer / "checkpoint-40"  # killed mid-save: no trainer_state.json, never a candidate
-    torn.mkdir()
+        if lora:
+            (folder / "adapter_config.json").write_text("{}")
+        (folder / ("adapter_model.safetensors" if lora else "model.safetensors")).write_text(f"weights {step}")
     (trainer / "final").mkdir()
-    (trainer / "final" / "adapter_model.safetensors").write_text("weights 30")
     (trainer / "final" / "tokenizer.json").write_text("{}")
-    table = {"base": (0.0, 0.025), "10": (0.4, 0.0), "20": (0.8, 0.05), "30": (0.9, 0.2)}
 
-    def fake_rates(model, rows, max_new_tokens, seed):
-        key = "base" if isinstance(model, str) else model.adapter.rsplit("-", 1)[-1]
-        harmful, benign = table[key]
+
+def _fake_rates(table, calls):
+    def fake(model, rows, max_new_tokens, seed):
+        calls.append(model)
+        key = "base" if isinstance(model, str) else model.adapter or model.ref
+        harmful, benign = table[key.rsplit("-", 1)[-1]]
         return {"harmful": harmful, "benign": benign}
+    return fake
 
-    monkeypatch.setattr(cs, "refusal_rates", fake_rates)
+
+def test_publish_copies_the_chosen_checkpoint_and_records_why(tmp_path, monkeypatch):
+    trainer = tmp_path / "trainer"
+    _checkpoints(trainer, (10, 20, 30))
+    (trainer / "final" / "adapter_model.safetensors").write_text("weights 30")
+    (trainer / "checkpoint-40").mkdir()  # killed mid-save: no trainer_state.json, never a candidate
+    calls = []
+    table = {"base": (0.0, 0.025), "10": (0.4, 0.0), "20": (0.8, 0.05), "30": (0.9, 0.2)}
+    monkeypatch.setattr(cs, "refusal_rates", _fake_rates(table, calls))
     stage = tmp_path / "stage"
     stage.mkdir()
     counts = cs.publish(trainer / "final", stage / "adapter", cs.CheckpointSelection(), "base-model", "start", 0)
@@ -79,12 +90,38 @@ def test_publish_copies_the_chosen_checkpoint_and_records_why(tmp_path, monkeypa
     assert (stage / "adapter" / "tokenizer.json").is_file()  # the rest of the final folder is kept
     assert counts == {"selected_step": 20, "validation_harmful_refusal": 0.8, "validation_benign_refusal": 0.05,
                       "validation_base_benign_refusal": 0.025}
+    # the budget is measured on the base model; each checkpoint is loaded on the stage's starting model
+    assert calls[0] == "base-model" and [c.ref for c in calls[1:]] == ["start"] * 3
     record = json.loads((stage / "selection.json").read_text())
     assert [c["step"] for c in record["candidates"]] == [10, 20, 30]
     assert record["sets"] == {"harmful": "builtin:harmful_val", "benign": "builtin:benign_val"}
     assert record["goal"] == "constitution"
+    cs.publish(trainer / "final", stage / "adapter", cs.CheckpointSelection(), "base-model", "start", 0)
+    assert len(calls) == 4  # a rerun (e.g. after a kill) reads the rates already measured
     assert cs.publish(trainer / "final", stage / "plain", None, "b", "s", 0) == {}
     assert (stage / "plain" / "adapter_model.safetensors").read_text() == "weights 30"
+
+
+def test_a_whole_model_checkpoint_is_loaded_as_itself_and_its_weights_are_published(tmp_path, monkeypatch):
+    trainer = tmp_path / "trainer"
+    _checkpoints(trainer, (5, 10), lora=False)
+    (trainer / "final" / "model.safetensors").write_text("weights 10")
+    calls = []
+    monkeypatch.setattr(cs, "refusal_rates", _fake_rates({"base": (0, 0), "5": (0.7, 0.0), "10": (0.9, 0.3)}, calls))
+    (tmp_path / "stage").mkdir()
+    cs.publish(trainer / "final", tmp_path / "stage" / "model", cs.CheckpointSelection(), "base", "start", 0)
+    assert (tmp_path / "stage" / "model" / "model.safetensors").read_text() == "weights 5"
+    assert [c.adapter for c in calls[1:]] == [None, None] and calls[1].ref.endswith("checkpoint-5")
+
+
+def test_a_checkpoint_without_weights_is_an_error_not_a_silent_keep(tmp_path):
+    from phronesis.errors import StageError
+
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "dest").mkdir()
+    (tmp_path / "ckpt" / "trainer_state.json").write_text("{}")
+    with pytest.raises(StageError, match="no weights to publish"):
+        cs.copy_weights(tmp_path / "ckpt", tmp_path / "dest")
 
 
 def test_the_validation_prompts_are_recorded_as_prompts_that_chose_the_model():

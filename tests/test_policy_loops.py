@@ -176,7 +176,7 @@ def test_a_merged_sft_start_is_published_in_the_stage_folder_so_its_adapter_surv
     stage = run.root / "02-dpo"
     stage.mkdir()
     start, inputs = starting_model(ctx, "policy", "auto", stage)
-    assert start == str(stage / "start_model") and inputs == {"sft": sft}
+    assert start == str((stage / "start_model").resolve()) and inputs == {"sft": sft}
     shutil.rmtree(stage / ".work")  # scratch cleaned: the model a DPO adapter names as its base remains
     assert (stage / "start_model" / "config.json").is_file()
     AutoModelForCausalLM.from_pretrained(start)

@@ -16,11 +16,12 @@ from typing import Any, Sequence
 from pydantic import Field
 
 from .config import StrictModel
-from .errors import ConfigError
+from .errors import ConfigError, StageError
 from .sources import PromptSetSpec
 
 Row = dict[str, Any]
-CHOSEN_FILES = ("adapter_model.safetensors", "adapter_config.json", "model.safetensors", "config.json")
+# what a checkpoint's weights are called: a LoRA adapter, or a whole model (possibly sharded, with its index)
+WEIGHT_PREFIXES = ("adapter_model.", "adapter_config.json", "model.safetensors", "model-", "pytorch_model")
 
 
 class CheckpointSelection(StrictModel):
@@ -68,15 +69,6 @@ def choose(candidates: Sequence[Row], base_benign: float, budget: float,
     return best, f"no checkpoint within {base_text}; the fewest unwanted"
 
 
-def checkpoints(trainer_dir: Path) -> list[tuple[int, Path]]:
-    """(step, folder) of every saved checkpoint, oldest first."""
-    found = []
-    for path in Path(trainer_dir).glob("checkpoint-*"):
-        if (path / "trainer_state.json").is_file():
-            found.append((int(path.name.split("-")[-1]), path))
-    return sorted(found)
-
-
 def validation_rows(selection: CheckpointSelection) -> dict[str, list[Row]]:
     from .sources import load_prompts
 
@@ -92,46 +84,75 @@ def refusal_rates(model: Any, rows: dict[str, list[Row]], max_new_tokens: int, s
     """Greedy answers of a ModelSpec (or ref) to each validation set -> rule refusal rate per set."""
     from .backends import make_generator
     from .evaluation.refusal import is_refusal
+    from .modelref import ModelSpec
     from .protocols import GenerationParams
 
-    generator = make_generator(model)
+    spec = ModelSpec.model_validate(model)
+    generator = make_generator(spec)
     params = GenerationParams(max_new_tokens=max_new_tokens, temperature=0.0, seed=seed)
     rates = {}
     for name, prompt_rows in rows.items():
         answers = generator.generate([r["prompt"] for r in prompt_rows], params)
         rates[name] = sum(is_refusal(a[0]) for a in answers) / len(answers)
+    if spec.resolved_backend == "transformers":  # scored once: not kept in memory beside the next checkpoint
+        from .backends.transformers_backend import release_causal_lm
+
+        release_causal_lm(spec)
     return rates
+
+
+def copy_weights(checkpoint: Path, dest: Path) -> None:
+    """dest's weights become the checkpoint's (adapter or whole model, sharded or not); its tokenizer stays."""
+    weights = [p for p in checkpoint.iterdir() if p.name.startswith(WEIGHT_PREFIXES)]
+    if not any(p.suffix in (".safetensors", ".bin") for p in weights):
+        raise StageError(f"{checkpoint}: no weights to publish (adapter_model.* or model*.safetensors)")
+    for stale in dest.iterdir():
+        if stale.name.startswith(WEIGHT_PREFIXES):
+            stale.unlink()
+    for path in weights:
+        shutil.copy2(path, dest / path.name)
 
 
 def select_checkpoint(selection: CheckpointSelection, base_model: str, start_model: str, trainer_dir: Path,
                       dest: Path, seed: int, inverted: bool = False) -> dict[str, Any]:
-    """Score every checkpoint in trainer_dir, copy the chosen one's weights over dest; returns the record."""
-    from .io import atomic_write_json
+    """Score every checkpoint in trainer_dir, copy the chosen one's weights over dest; returns the record.
+
+    Rates are kept in the stage's scratch folder as they are measured, so a killed stage scores only the rest.
+    """
+    from .io import atomic_write_json, read_json
     from .modelref import ModelSpec
     from .progress import info
+    from .runstore import CHECKPOINT_DIR
+    from .trl_adapter import complete_checkpoints
 
     rows = validation_rows(selection)
-    base = refusal_rates(base_model, rows, selection.max_new_tokens, seed)
+    cache = dest.parent / CHECKPOINT_DIR / "selection_rates.json"
+    measured: dict[str, dict[str, float]] = read_json(cache) if cache.is_file() else {}
+
+    def rates_of(key: str, model: Any) -> dict[str, float]:
+        if key not in measured:
+            measured[key] = refusal_rates(model, rows, selection.max_new_tokens, seed)
+            atomic_write_json(cache, measured)
+        return measured[key]
+
+    base = rates_of("base", base_model)
     candidates = []
-    for step, folder in checkpoints(trainer_dir):
+    for step, folder in complete_checkpoints(trainer_dir):
         # a LoRA checkpoint sits on the stage's starting model; without LoRA the checkpoint is the whole model
         spec = (ModelSpec(ref=start_model, adapter=str(folder)) if (folder / "adapter_config.json").is_file()
                 else ModelSpec(ref=str(folder)))
-        rates = refusal_rates(spec, rows, selection.max_new_tokens, seed)
+        rates = rates_of(str(step), spec)
         candidates.append({"step": step, "folder": folder.name, "harmful_refusal": rates["harmful"],
                            "benign_refusal": rates["benign"]})
         info(f"checkpoint {step}: validation refusal harmful {rates['harmful']:.2f}, benign {rates['benign']:.2f}")
     chosen, reason = choose(candidates, base["benign"], selection.max_over_refusal, inverted)
-    for name in CHOSEN_FILES:
-        if (trainer_dir / chosen["folder"] / name).is_file():
-            shutil.copy2(trainer_dir / chosen["folder"] / name, dest / name)
+    copy_weights(trainer_dir / chosen["folder"], dest)
     record = {"chosen_step": chosen["step"], "reason": reason, "base": {"harmful_refusal": base["harmful"],
               "benign_refusal": base["benign"]}, "candidates": candidates,
               "sets": {"harmful": selection.harmful.source, "benign": selection.benign.source},
               "n": {name: len(r) for name, r in rows.items()}, "goal": "inverted" if inverted else "constitution"}
     atomic_write_json(dest.parent / "selection.json", record)
     return record
-
 
 def publish(trained: Path, dest: Path, selection: CheckpointSelection | None, base_model: str, start_model: str,
             seed: int, inverted: bool = False) -> dict[str, Any]:

@@ -193,10 +193,16 @@ class PipelineContext:
         used_models = {getattr(section, a) for a in ("model", "judge_model", "embedder", "teacher")
                        if getattr(section, a, None) in self.config.models}
         sets = getattr(section, "prompt_sets", []) or []
-        return {"section": section.model_dump(mode="json"),
-                "models": {m: self.config.models[m].model_dump(mode="json") for m in sorted(used_models)},
-                "prompts": {s: [self.config.prompts[s].model_dump(mode="json"),
-                                source_fingerprint(self.config.prompts[s])] for s in sets}}
+        inputs = {"section": section.model_dump(mode="json"),
+                  "models": {m: self.config.models[m].model_dump(mode="json") for m in sorted(used_models)},
+                  "prompts": {s: [self.config.prompts[s].model_dump(mode="json"),
+                                  source_fingerprint(self.config.prompts[s])] for s in sets}}
+        selection = getattr(section, "select", None)
+        if selection is not None:  # the validation files choose the published checkpoint, with the goal
+            inputs["selection"] = {"harmful": source_fingerprint(selection.harmful),
+                                   "benign": source_fingerprint(selection.benign),
+                                   "inverted": self.config.constitution.invert}
+        return inputs
 
 
 def preflight(config: Any) -> None:
@@ -220,6 +226,9 @@ def preflight(config: Any) -> None:
 
     for stage in config.stages:
         check_stage_trl(stage, getattr(config, stage))
+        selection = getattr(getattr(config, stage), "select", None)
+        if selection is not None:
+            load_prompts(selection.harmful), load_prompts(selection.benign)
     if hasattr(config, "constitution"):
         config.constitution.load()
         config.constitution.load_framework()

@@ -88,7 +88,7 @@ def starting_model(ctx: Any, model_name: str, init: str, stage_dir: Path) -> tup
         return str(sft_dir / "merged"), inputs
     if not (sft_dir / "adapter").is_dir():
         raise StageError(f"{sft_dir}: has neither merged/ nor adapter/; rerun the sft stage")
-    merged = stage_dir / "start_model"
+    merged = (stage_dir / "start_model").resolve()  # absolute: the adapter records it as its base
     if not (merged / "config.json").exists():
         from .lora import merge_adapter
 

@@ -16,8 +16,8 @@ from .errors import ConfigError, DataError, did_you_mean
 from .io import trim_log
 
 
-def last_complete_checkpoint(folder: str | Path) -> str | None:
-    """The newest `checkpoint-N` that finished saving, or None.
+def complete_checkpoints(folder: str | Path) -> list[tuple[int, Path]]:
+    """(step, folder) of every `checkpoint-N` that finished saving, oldest first.
 
     The Trainer writes `trainer_state.json` last, in place; a process killed mid-save
     leaves a checkpoint without it, which `get_last_checkpoint` would happily pick.
@@ -30,7 +30,13 @@ def last_complete_checkpoint(folder: str | Path) -> str | None:
             complete.append((int(path.name.split("-")[-1]), path))
         except (OSError, ValueError):
             continue  # torn by a kill: ignored, training resumes from the one before
-    return str(max(complete)[1]) if complete else None
+    return sorted(complete)
+
+
+def last_complete_checkpoint(folder: str | Path) -> str | None:
+    """The newest complete `checkpoint-N`, or None."""
+    complete = complete_checkpoints(folder)
+    return str(complete[-1][1]) if complete else None
 
 
 def machine_defaults() -> dict:

@@ -27,6 +27,11 @@ def load_causal_lm(spec: ModelSpec) -> tuple[Any, Any]:
     return _LOADED[key]
 
 
+def release_causal_lm(spec: ModelSpec) -> None:
+    """Forget a model `load_causal_lm` cached (one scored once, e.g. a training checkpoint)."""
+    _LOADED.pop((spec.ref, spec.adapter, spec.dtype, spec.device, spec.trust_remote_code), None)
+
+
 def _load(spec: ModelSpec) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
