@@ -94,7 +94,7 @@ LAYERS = {
     "data": "sources wheel_datasets hh_rlhf catalog records few_shot constitution hygiene modelref",
     "models": "backends embeddings lora",
     "feedback": "judges rewards evaluation principle_matching selection revision_filters",
-    "training": "trl_adapter ppo policy_reward group_rewards policy_inputs",
+    "training": "trl_adapter ppo policy_reward group_rewards policy_inputs checkpoint_selection",
     "pipeline": "stages pipeline stage_summary",
     "surfaces": "cli report serve serve_engine bench __main__",
 }

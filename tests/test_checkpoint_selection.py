@@ -141,13 +141,14 @@ def test_the_validation_split_is_disjoint_from_training_and_test_prompts():
 
 
 @pytest.mark.parametrize("stage", ["sft", "dpo"])
-def test_the_preflight_refuses_a_save_setting_that_fights_the_selection(stage):
-    from importlib import import_module
+def test_the_preflight_refuses_a_save_setting_that_fights_the_selection(stage, tmp_path):
+    from phronesis.config import validate
+    from phronesis.pipeline import PipelineConfig, preflight
 
-    from phronesis.trl_adapter import check_stage_trl
+    def config(section):
+        return validate(PipelineConfig, {"run": {"name": "t", "dir": str(tmp_path)}, "stages": [stage],
+                                         stage: {"data": ["x.jsonl"], **section}}, source="test")
 
-    config_class = {"sft": "SFTStageConfig", "dpo": "DPOStageConfig"}[stage]
-    section = getattr(import_module(f"phronesis.stages.{stage}"), config_class)
     with pytest.raises(ConfigError, match=rf"^{stage}\.trl\.save_steps: set by {stage}\.select"):
-        check_stage_trl(stage, section(select={"every": 5}, trl={"save_steps": 3}))
-    check_stage_trl(stage, section(trl={"save_steps": 3}))  # without select it is the user's choice
+        preflight(config({"select": {"every": 5}, "trl": {"save_steps": 3}}))
+    preflight(config({"trl": {"save_steps": 3}}))  # without select it is the user's choice

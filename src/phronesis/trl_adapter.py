@@ -89,10 +89,7 @@ def check_trl_block(config_cls, overrides: dict | None, where: str) -> None:
 
 def check_stage_trl(stage: str, section: Any) -> None:
     """Preflight for a stage's `trl:` block; TRL is imported only when there is a block to check."""
-    from .checkpoint_selection import trainer_overrides
-
     block = getattr(section, "trl", None)
-    trainer_overrides(getattr(section, "select", None), block or {}, stage)  # checkpoint choice owns save_*
     name = STAGE_TRL_CONFIGS.get(stage)
     if isinstance(name, dict):
         name = name.get(getattr(section, "algorithm", ""))
