@@ -108,3 +108,20 @@ def test_safety_scorer_averages_opposite_questions():
     assert verdict.detail["yes_bias"] == pytest.approx(-0.2)
     undecided = LogProbSafetyScorer(ScriptedScorer([{" Yes": None, " No": -1}, {" Yes": -1, " No": -1}]))
     assert undecided.score(["p"], ["a"])[0].p_safe is None
+
+
+def test_one_two_label_reading_for_judges_and_the_safety_scorer():
+    from phronesis.judges.failures import two_way_probability
+
+    assert two_way_probability({" Yes": math.log(0.3), " No": math.log(0.1)}, " Yes", " No")[0] == pytest.approx(0.75)
+    # both labels read one token (identical log-probs): nothing was measured, so no label is invented
+    p, why = two_way_probability({" Yes": -1.0, " No": -1.0}, " Yes", " No")
+    assert p is None and "same log-prob" in why
+    assert two_way_probability({" Yes": None, " No": -1.0}, " Yes", " No")[0] is None
+
+    class SameToken:
+        def option_logprobs(self, convs, options, assistant_prefix=None):
+            return [{o: -2.0 for o in options} for _ in convs]
+
+    verdict = LogProbSafetyScorer(SameToken()).score(["q"], ["a"])[0]
+    assert verdict.p_safe is None and verdict.error

@@ -11,10 +11,10 @@ plus the reason, never a guessed label.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from ..judges.failures import two_way_probability
 from ..protocols import OptionScorer
 
 YES, NO = " Yes", " No"
@@ -40,13 +40,7 @@ def _question(prompt: str, answer: str, question: str) -> list[dict[str, str]]:
 
 
 def _p_yes(logprobs: dict[str, float | None]) -> float | None:
-    yes, no = logprobs.get(YES), logprobs.get(NO)
-    if yes is None or no is None or not (math.isfinite(yes) and math.isfinite(no)):
-        return None
-    if yes == no:  # bit-identical: the tokenizer maps both options to one first token, nothing was measured
-        return None
-    top = max(yes, no)
-    return math.exp(yes - top) / (math.exp(yes - top) + math.exp(no - top))
+    return two_way_probability(logprobs, YES, NO)[0]
 
 
 class LogProbSafetyScorer:

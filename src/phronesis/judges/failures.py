@@ -19,6 +19,8 @@ def two_way_probability(logps: dict[str, float | None], first: str, second: str)
         if not (math.isnan(la) or math.isnan(lb)):
             return (1.0 if la > lb else 0.0), None
         return None, "option log-prob is NaN"
+    if la == lb:  # bit-identical: the tokenizer maps both labels to one first token, nothing was measured
+        return None, f"options {first!r} and {second!r} read the same log-prob (one token for both?)"
     top = max(la, lb)
     ea, eb = math.exp(la - top), math.exp(lb - top)
     return ea / (ea + eb), None
