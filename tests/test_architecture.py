@@ -90,7 +90,7 @@ def test_no_package_imports_itself_back_through_another_package():
 
 # The layers of docs/architecture.md, lowest first: a module may import its own layer and the ones below.
 LAYERS = {
-    "foundations": "errors io config protocols progress stats hardware code_fingerprint stagelog runstore resumable",
+    "foundations": "errors io config protocols progress stats hardware code_fingerprint stagelog runstore resumable seeds",
     "data": "sources wheel_datasets hh_rlhf catalog records few_shot constitution hygiene modelref",
     "models": "backends embeddings lora",
     "feedback": "judges rewards evaluation principle_matching selection revision_filters",

@@ -20,6 +20,7 @@ from pydantic import Field
 
 from .config import StrictModel
 from .lora import LoraSettings
+from .seeds import derive_seed
 from .trl_adapter import PolicyTrainResult
 
 
@@ -228,7 +229,7 @@ class PPOTrainer:
 
     def _prompt_batch(self, step: int) -> list[dict[str, Any]]:
         """Each process takes its own slice of a step-seeded shuffle: resumable and sharded."""
-        rng = random.Random(self.cfg.seed * 100003 + step)
+        rng = random.Random(derive_seed(self.cfg.seed, "ppo-prompts", step))
         order = rng.sample(range(len(self.rows)), len(self.rows))
         world, rank, size = self.accelerator.num_processes, self.accelerator.process_index, self.cfg.batch_size
         picked = [order[(rank * size + i + step * size * world) % len(order)] for i in range(size)]

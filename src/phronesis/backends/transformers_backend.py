@@ -1,12 +1,12 @@
 """transformers backend: batched chat generation and option log-probs on CPU or GPU."""
 from __future__ import annotations
 
-import hashlib
 from typing import Any, Sequence
 
 from ..errors import DataError, ModelRefError
 from ..modelref import CATALOG_HINT, ModelSpec, parse_ref, resolve_local_path
 from ..protocols import Completion, Conversation, GenerationParams, PromptLike, as_conversation
+from ..seeds import derive_seed
 
 _LOADED: dict[tuple, tuple[Any, Any]] = {}
 
@@ -88,8 +88,7 @@ def render_chat(tokenizer: Any, conversation: Conversation, assistant_prefix: st
 
 def batch_seed(seed: int, texts: Sequence[str]) -> int:
     """A seed that depends only on the batch's content, so a resumed run samples the same."""
-    digest = hashlib.sha256(f"{seed}\x00".encode() + "\x00".join(texts).encode()).digest()
-    return int.from_bytes(digest[:4], "little")
+    return derive_seed(seed, *texts)
 
 
 class TransformersGenerator:

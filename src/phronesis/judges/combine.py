@@ -1,12 +1,12 @@
 """Combining verdicts: a principle ensemble (one judge, several questions) and a panel of judges."""
 from __future__ import annotations
 
-import hashlib
 import random
 from statistics import mean
 from typing import Sequence
 
 from ..protocols import Judgement, PromptLike
+from ..seeds import derive_seed
 from .failures import check_failure_rate
 from .pairwise import Pair, judge_many
 from .prompts import conversation_text
@@ -14,8 +14,7 @@ from .prompts import conversation_text
 
 def sample_principles(questions: Sequence[str], n: int, key: str, seed: int = 0) -> list[str]:
     """`n` distinct questions chosen by a seed that depends only on the pair (stable across resumes)."""
-    digest = hashlib.sha256(f"{seed}\x00{key}".encode()).digest()
-    rng = random.Random(int.from_bytes(digest[:8], "little"))
+    rng = random.Random(derive_seed(seed, key))
     return rng.sample(list(questions), min(n, len(questions)))
 
 

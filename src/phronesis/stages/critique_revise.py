@@ -12,7 +12,6 @@ revision with its principle id).
 """
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Literal, Sequence
@@ -29,6 +28,7 @@ from ..records import as_messages, assistant, preference_row, sft_row, user, wit
 from ..resumable import map_resumable
 from ..revision_filters import DROP_REASONS, revision_problem, strip_label
 from ..runstore import RowCheckpoint
+from ..seeds import derive_seed
 
 Row = dict[str, Any]
 STAGE = "critique_revise"
@@ -71,7 +71,7 @@ class CritiqueReviseConfig(StrictModel):
     def settings(self, seed: int) -> "LoopSettings":
         def params(tokens: int, offset: int) -> GenerationParams:
             return GenerationParams(max_new_tokens=tokens, temperature=self.temperature, top_p=self.top_p,
-                                    seed=seed * 1000 + offset)
+                                    seed=derive_seed(seed, "critique_revise", offset))
 
         return LoopSettings(answer=params(self.max_new_tokens_answer, 1),
                             critique=params(self.max_new_tokens_critique, 2),
@@ -96,7 +96,7 @@ def row_rng(seed: int, row_id: str):
     """A numpy Generator fixed by (run seed, row id): resumed and reordered runs draw the same."""
     import numpy as np
 
-    return np.random.default_rng([seed, int(hashlib.sha256(row_id.encode()).hexdigest()[:12], 16)])
+    return np.random.default_rng(derive_seed(seed, row_id))
 
 
 def plan_principles(rows: Sequence[Row], principles: Sequence[Principle], embedder: Any, rounds: int,

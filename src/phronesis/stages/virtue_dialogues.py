@@ -10,7 +10,6 @@ Output `dialogues.jsonl`: {"id", "prompt", "conversations": [conv_a, conv_b],
 """
 from __future__ import annotations
 
-import hashlib
 from typing import Any, Sequence
 
 from pydantic import Field
@@ -23,6 +22,7 @@ from ..protocols import Conversation, GenerationParams, Generator, finish_reason
 from ..records import as_messages, assistant, user, with_length_hint
 from ..resumable import map_resumable
 from ..runstore import RowCheckpoint
+from ..seeds import derive_seed
 
 Row = dict[str, Any]
 STAGE = "virtue_dialogues"
@@ -50,8 +50,7 @@ class VirtueDialoguesConfig(StrictModel):
 
 def conversation_seed(seed: int, conversation: int, turn: int) -> int:
     """Distinct, reproducible sampling seed per (run seed, conversation index, turn)."""
-    digest = hashlib.sha256(f"virtue-dialogue/{seed}/{conversation}/{turn}".encode()).digest()
-    return int.from_bytes(digest[:4], "little")
+    return derive_seed(seed, "virtue-dialogue", conversation, turn)
 
 
 def framework_questions(framework: VirtueFramework) -> list[str | None]:
