@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .backends.transformers_backend import TransformersGenerator, batch_seed, render_chat
+from .backends.transformers_backend import TransformersGenerator, generate_kwargs, render_chat, stop_token_ids
 from .errors import UserError
 from .protocols import Conversation
 
@@ -54,23 +54,17 @@ class ServeEngine:
         import torch
 
         enc = self.tokenizer([text], return_tensors="pt", add_special_tokens=False).to(self.model.device)
-        kwargs: dict[str, Any] = dict(max_new_tokens=s.max_tokens, do_sample=s.temperature > 0,
-                                      num_return_sequences=s.n, pad_token_id=self.tokenizer.pad_token_id,
-                                      return_dict_in_generate=True, output_logits=s.top_k_logprobs > 0)
-        if s.temperature > 0:
-            kwargs.update(temperature=s.temperature, top_p=s.top_p)
-            torch.manual_seed(batch_seed(s.seed, [text]))  # the transformers backend's seeding
-        else:
-            kwargs.update(temperature=None, top_p=None, top_k=None)
+        kwargs = generate_kwargs(self.tokenizer, [text], s.max_tokens, s.temperature, s.top_p, s.n, s.seed)
         with torch.inference_mode():
-            out = self.model.generate(**enc, **kwargs)
+            out = self.model.generate(**enc, **kwargs, return_dict_in_generate=True,
+                                      output_logits=s.top_k_logprobs > 0)
         new_tokens = out.sequences[:, enc["input_ids"].shape[1]:].tolist()
         logp = torch.log_softmax(torch.stack(out.logits, 1).float(), -1) if s.top_k_logprobs else None
         return [self._sample(row, logp[i] if logp is not None else None, s.top_k_logprobs, strip)
                 for i, row in enumerate(new_tokens)]
 
     def _sample(self, row: list[int], logp: Any, k: int, strip: bool) -> Sample:
-        stops = self._stop_ids()
+        stops = stop_token_ids(self.tokenizer, self.model)
         end = next((i for i, tok in enumerate(row) if tok in stops), None)
         kept = row if end is None else row[:end + 1]  # the stop token is reported, what follows is padding
         text = self.tokenizer.decode(row, skip_special_tokens=True)
@@ -85,9 +79,3 @@ class ServeEngine:
 
     def _piece(self, token_id: int) -> str:
         return self.tokenizer.decode([token_id], skip_special_tokens=False)
-
-    def _stop_ids(self) -> set[int]:
-        ids = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
-        configured = getattr(self.model.generation_config, "eos_token_id", None)
-        ids.update(configured if isinstance(configured, list) else [configured])
-        return {i for i in ids if i is not None}

@@ -91,6 +91,34 @@ def batch_seed(seed: int, texts: Sequence[str]) -> int:
     return derive_seed(seed, *texts)
 
 
+def generate_kwargs(tokenizer: Any, texts: Sequence[str], max_new_tokens: int, temperature: float, top_p: float,
+                    n: int, seed: int, repetition_penalty: float = 1.0) -> dict[str, Any]:
+    """`model.generate` settings, greedy at temperature 0; sampling seeds torch from the batch's content.
+
+    The one place decoding is set up, so `phronesis serve` decodes exactly as the pipeline does.
+    """
+    import torch
+
+    kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, do_sample=temperature > 0,
+                                  num_return_sequences=n, pad_token_id=tokenizer.pad_token_id)
+    if repetition_penalty != 1.0:
+        kwargs["repetition_penalty"] = repetition_penalty
+    if temperature > 0:
+        kwargs.update(temperature=temperature, top_p=top_p)
+        torch.manual_seed(batch_seed(seed, texts))
+    else:  # unset the model's own sampling defaults, or generate() warns and may sample
+        kwargs.update(temperature=None, top_p=None, top_k=None)
+    return kwargs
+
+
+def stop_token_ids(tokenizer: Any, model: Any) -> set[int]:
+    """Tokens that end an answer: EOS, padding and whatever the model's generation config adds."""
+    ids = {tokenizer.eos_token_id, tokenizer.pad_token_id}
+    configured = getattr(model.generation_config, "eos_token_id", None)
+    ids.update(configured if isinstance(configured, list) else [configured])
+    return {i for i in ids if i is not None}
+
+
 class TransformersGenerator:
     """Generator + OptionScorer over a local transformers model."""
 
@@ -138,33 +166,18 @@ class TransformersGenerator:
 
         enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         enc = {k: v.to(self.model.device) for k, v in enc.items()}
-        sampling = params.temperature > 0
-        kwargs: dict[str, Any] = dict(max_new_tokens=params.max_new_tokens, do_sample=sampling,
-                                      num_return_sequences=params.n,
-                                      pad_token_id=self.tokenizer.pad_token_id)
-        if params.repetition_penalty != 1.0:
-            kwargs["repetition_penalty"] = params.repetition_penalty
-        if sampling:
-            kwargs.update(temperature=params.temperature, top_p=params.top_p)
-            torch.manual_seed(batch_seed(params.seed, texts))
-        else:
-            kwargs.update(temperature=None, top_p=None, top_k=None)
+        kwargs = generate_kwargs(self.tokenizer, texts, params.max_new_tokens, params.temperature, params.top_p,
+                                 params.n, params.seed, params.repetition_penalty)
         with torch.inference_mode():
             out = self.model.generate(**enc, **kwargs)
         new_tokens = out[:, enc["input_ids"].shape[1]:]
-        stop_ids = self._stop_ids()
+        stop_ids = stop_token_ids(self.tokenizer, self.model)
         completions = []
         for row in new_tokens.tolist():
             ended = any(tok in stop_ids for tok in row)
             text = self.tokenizer.decode(row, skip_special_tokens=True).strip()
             completions.append(Completion(text, "stop" if ended else "length"))
         return [completions[i * params.n:(i + 1) * params.n] for i in range(len(texts))]
-
-    def _stop_ids(self) -> set[int]:
-        ids = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
-        configured = getattr(self.model.generation_config, "eos_token_id", None)
-        ids.update(configured if isinstance(configured, list) else [configured])
-        return {i for i in ids if i is not None}
 
     def option_logprobs(self, prompts: Sequence[Conversation], options: Sequence[str],
                         assistant_prefix: str = "") -> list[dict[str, float | None]]:
