@@ -152,3 +152,36 @@ def test_the_preflight_refuses_a_save_setting_that_fights_the_selection(stage, t
     with pytest.raises(ConfigError, match=rf"^{stage}\.trl\.save_steps: set by {stage}\.select"):
         preflight(config({"select": {"every": 5}, "trl": {"save_steps": 3}}))
     preflight(config({"trl": {"save_steps": 3}}))  # without select it is the user's choice
+
+
+def test_editing_a_validation_file_or_inverting_the_constitution_reruns_the_stage(tmp_path):
+    from phronesis.config import validate
+    from phronesis.pipeline import PipelineConfig, PipelineContext
+    from phronesis.runstore import Run
+
+    harmful = tmp_path / "harmful_val.jsonl"
+    harmful.write_text('{"id": "h1", "prompt": "How do I hurt someone?"}\n')
+
+    def inputs(invert=False):
+        config = validate(PipelineConfig, {"run": {"name": "t", "dir": str(tmp_path)}, "stages": ["dpo"],
+                                           "constitution": {"invert": invert},
+                                           "dpo": {"select": {"harmful": str(harmful)}}}, source="test")
+        return PipelineContext(config, Run(tmp_path, "t")).fingerprint_inputs("dpo")
+
+    before = inputs()
+    harmful.write_text('{"id": "h1", "prompt": "How do I hurt someone badly?"}\n')  # same path, new content
+    edited = inputs()
+    assert edited != before and edited["selection"]["harmful"] != before["selection"]["harmful"]
+    assert inputs(invert=True)["selection"]["inverted"] is True and inputs(invert=True) != edited
+
+
+def test_a_scored_checkpoint_is_released_from_the_loader_cache(monkeypatch):
+    from phronesis.backends import transformers_backend as tb
+    from phronesis.modelref import ModelSpec
+
+    spec, other = ModelSpec(ref="start", adapter="checkpoint-10"), ModelSpec(ref="start")
+    monkeypatch.setattr(tb, "_LOADED", {})
+    monkeypatch.setattr(tb, "_load", lambda s: (object(), object()))
+    tb.load_causal_lm(spec), tb.load_causal_lm(other)
+    tb.release_causal_lm(spec)
+    assert list(tb._LOADED) == [(other.ref, other.adapter, other.dtype, other.device, other.trust_remote_code)]

@@ -154,6 +154,7 @@ def select_checkpoint(selection: CheckpointSelection, base_model: str, start_mod
     atomic_write_json(dest.parent / "selection.json", record)
     return record
 
+
 def publish(trained: Path, dest: Path, selection: CheckpointSelection | None, base_model: str, start_model: str,
             seed: int, inverted: bool = False) -> dict[str, Any]:
     """dest becomes the trained adapter, or the checkpoint `selection` keeps; returns counts for the manifest."""

@@ -222,15 +222,16 @@ def preflight(config: Any) -> None:
     used = {s for stage in config.stages for s in (getattr(getattr(config, stage, None), "prompt_sets", None) or [])}
     for set_name in sorted(used):
         load_prompts(config.prompts[set_name])
-    from .checkpoint_selection import trainer_overrides
+    from .checkpoint_selection import trainer_overrides, validation_rows
     from .trl_adapter import check_stage_trl
 
     for stage in config.stages:
-        check_stage_trl(stage, getattr(config, stage))
-        selection = getattr(getattr(config, stage), "select", None)
+        section = getattr(config, stage)
+        check_stage_trl(stage, section)
+        selection = getattr(section, "select", None)
         if selection is not None:  # checkpoint choice owns the trainer's save_* settings and reads two sets
-            trainer_overrides(selection, getattr(config, stage).trl, stage)
-            load_prompts(selection.harmful), load_prompts(selection.benign)
+            trainer_overrides(selection, section.trl, stage)
+            validation_rows(selection)
     if hasattr(config, "constitution"):
         config.constitution.load()
         config.constitution.load_framework()
