@@ -1,4 +1,5 @@
-"""Sentence embeddings (MiniLM from the catalog) with mean pooling, no sentence-transformers needed."""
+"""Text encoders with `embed(texts) -> (n, d)`: sentence embeddings (MiniLM from the catalog, mean pooling, no
+sentence-transformers needed) and a chat model's hidden state at the start of its reply (`ReplyStateEncoder`)."""
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -40,6 +41,58 @@ class TransformersEmbedder:
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             chunks.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
         return np.concatenate(chunks) if chunks else np.zeros((0, 384), dtype="float32")
+
+
+class ReplyStateEncoder:
+    """`embed(texts) -> (n, d)` float64: a chat model's hidden state after `layer` decoder layers, at the last token
+    of its chat template's assistant opener for `text` as the user's message: what the model has made of a
+    request just before it answers. The judge's harmful-request classifier reads these (a probe on SmolLM2's
+    layer 21 separated held-out harmful from harmless requests better than MiniLM's embeddings; RESULTS.md)."""
+
+    def __init__(self, spec: ModelSpec | str = "catalog:smollm2-135m-instruct", layer: int = 21,
+                 batch_size: int = 16, max_length: int = 256):
+        self.spec = ModelSpec.model_validate(spec)
+        self.layer, self.batch_size, self.max_length = layer, batch_size, max_length
+
+    def _model(self) -> tuple[Any, Any]:
+        key = f"{self.spec.ref}#reply-state-{self.layer}"
+        if key not in _LOADED:
+            from transformers import AutoModel, AutoTokenizer
+
+            from .errors import ConfigError
+
+            path = resolve_local_path(self.spec.ref)
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            # the opener must survive truncation and sit at the same position in every row
+            tokenizer.padding_side, tokenizer.truncation_side = "left", "left"
+            model = AutoModel.from_pretrained(path, use_safetensors=True, dtype="float32").eval()
+            if not 1 <= self.layer <= len(model.layers):
+                raise ConfigError(f"{self.spec.ref}: reply-state layer {self.layer} is not among its "
+                                  f"{len(model.layers)} decoder layers")
+            import torch
+
+            del model.layers[self.layer:]  # the layers after the one read would only cost time
+            model.norm = torch.nn.Identity()  # the state as that layer leaves it, not the final norm's
+            _LOADED[key] = (model, tokenizer)
+        return _LOADED[key]
+
+    def embed(self, texts: Sequence[str]):
+        import numpy as np
+        import torch
+
+        model, tokenizer = self._model()
+        chats = [tokenizer.apply_chat_template([{"role": "user", "content": t}], tokenize=False,
+                                               add_generation_prompt=True) for t in texts]
+        order = sorted(range(len(chats)), key=lambda i: len(chats[i]))  # similar lengths pad less
+        out = np.zeros((len(chats), model.config.hidden_size))
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start:start + self.batch_size]
+            enc = tokenizer([chats[i] for i in rows], padding=True, truncation=True, max_length=self.max_length,
+                            return_tensors="pt", add_special_tokens=False)
+            with torch.inference_mode():
+                hidden = model(**enc).last_hidden_state
+            out[rows] = hidden[:, -1].double().numpy()
+        return out
 
 
 class CachedEmbedder:

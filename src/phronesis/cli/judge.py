@@ -103,14 +103,19 @@ def judge_train(pairs: List[str] = typer.Option(["builtin:judge/calibration.json
                                                    "or gate set spent on it)."),
                 with_few_shot: bool = typer.Option(True, help="Add the bundled critique/revision examples."),
                 embedder: str = typer.Option("catalog:minilm-l6-v2", help="Embedding model ref."),
+                request_encoder: str = typer.Option(
+                    "catalog:smollm2-135m-instruct", help="Chat model whose state at the start of its reply feeds "
+                    "the principled head's harmful-request classifier (layer 21); 'embedder' uses the embedding "
+                    "model instead."),
                 quiet: bool = typer.Option(False, "--quiet", "-q")) -> None:
-    """Train the learned judge (logistic head on frozen MiniLM features) offline; writes JSON weights.
+    """Train the learned judge (logistic head on frozen MiniLM features, and SmolLM2 states for the harmful-request classifier) offline; writes JSON weights.
     Use critique_revise's preferences.jsonl (revision over initial) or wheel:pyrit_harm as extra --pairs.
     Pairs with `kind: benign` are helpful answers over needless refusals; others safe over harmful."""
     from ..embeddings import TransformersEmbedder
-    from ..judges.learned import save_weights, train_from_sources
+    from ..judges.learned import REQUEST_ENCODER, save_weights, train_from_sources
 
     set_quiet(quiet)
-    record = train_from_sources(TransformersEmbedder(embedder), pairs, features, l2, with_few_shot)
+    encoder = None if request_encoder == "embedder" else {**REQUEST_ENCODER, "model": request_encoder}
+    record = train_from_sources(TransformersEmbedder(embedder), pairs, features, l2, with_few_shot, encoder)
     save_weights(record, out)
     typer.echo(json.dumps({"out": str(out), **record["trained_on"]}))

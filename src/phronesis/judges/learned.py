@@ -86,15 +86,46 @@ def response_bases(diffs, k: int) -> dict[str, list]:
     return out
 
 
-def fit_prompt_harm(embedder, harmful: Sequence[str], benign: Sequence[str], l2: float = 1.0) -> dict[str, Any]:
-    """p(harmful request) = sigmoid(w · e_p + b), a class-balanced logistic regression on prompt embeddings."""
+# What the harmful-request classifier reads by default: SmolLM2's state after 21 of its 30 layers at the start of
+# its reply. Layer, pooling and l2 were chosen on the bundled harmful_val/benign_val prompts (RESULTS.md).
+REQUEST_ENCODER = {"model": "catalog:smollm2-135m-instruct", "layer": 21}
+REQUEST_L2 = 1.0
+REQUEST_SELECTION_SETS = ("builtin:harmful_val", "builtin:benign_val")
+_ENCODERS: dict[tuple[str, int], Any] = {}
+
+
+def request_encoder(head: dict[str, Any], embedder):
+    """The encoder a harmful-request head was fitted on: the chat model its `encoder` names (loaded once per
+    process, each prompt encoded once), else the judge's own sentence embedder."""
+    spec = head.get("encoder")
+    if not spec:
+        return embedder
+    key = (spec["model"], int(spec["layer"]))
+    if key not in _ENCODERS:
+        from ..embeddings import CachedEmbedder, ReplyStateEncoder
+
+        _ENCODERS[key] = CachedEmbedder(ReplyStateEncoder(*key))
+    return _ENCODERS[key]
+
+
+def fit_prompt_harm(embedder, harmful: Sequence[str], benign: Sequence[str], l2: float = 1.0,
+                    encoder: dict[str, Any] | None = None) -> dict[str, Any]:
+    """p(harmful request) = sigmoid(w · (x_p − mean)·scale + b), a class-balanced logistic regression on the
+    prompts' encodings: `encoder` ({"model", "layer"}, see REQUEST_ENCODER; standardised) or, when None,
+    `embedder`'s (as they are)."""
     import numpy as np
 
-    x = np.concatenate([embed_unique(embedder, list(harmful)), embed_unique(embedder, list(benign))])
-    x = np.c_[x.astype("float64"), np.ones(len(x))]  # the last weight is the bias
+    encode = request_encoder({"encoder": encoder}, embedder)
+    x = np.concatenate([embed_unique(encode, list(harmful)), embed_unique(encode, list(benign))]).astype("float64")
+    # a chat model's states are on no common scale (a few coordinates reach ~100); unit-norm sentence
+    # embeddings are, and their head was measured unstandardised
+    mean, scale = (x.mean(axis=0), 1 / (x.std(axis=0) + 1e-6)) if encoder else (np.zeros(x.shape[1]), np.ones(x.shape[1]))
+    x = np.c_[(x - mean) * scale, np.ones(len(x))]  # the last weight is the bias
     y = np.r_[np.ones(len(harmful)), np.zeros(len(benign))]
     w = newton_logistic(x, y, l2, weight=np.where(y == 1, len(benign) / max(len(harmful), 1), 1.0))
-    return {"weights": [round(float(v), 7) for v in w[:-1]], "bias": round(float(w[-1]), 7),
+    rounded = lambda v: [round(float(x), 7) for x in v]  # noqa: E731
+    return {**({"encoder": dict(encoder)} if encoder else {}), "mean": rounded(mean), "scale": rounded(scale),
+            "weights": rounded(w[:-1]), "bias": round(float(w[-1]), 7), "l2": l2,
             "harmful": len(harmful), "benign": len(benign)}
 
 
@@ -102,7 +133,10 @@ def harm_sign(embedder, prompts: Sequence[str], head: dict[str, Any]):
     """2·p(harmful) − 1 per prompt: +1 where a refusal is right, −1 where an answer is."""
     import numpy as np
 
-    logit = embed_unique(embedder, prompts).astype("float64") @ np.asarray(head["weights"]) + head["bias"]
+    x = embed_unique(request_encoder(head, embedder), prompts).astype("float64")
+    if "mean" in head:  # heads fitted before there was a request encoder have none
+        x = (x - np.asarray(head["mean"])) * np.asarray(head["scale"])
+    logit = x @ np.asarray(head["weights"]) + head["bias"]
     return 2 / (1 + np.exp(-logit)) - 1
 
 
@@ -229,10 +263,12 @@ L2_GRID = (0.3, 1.0, 3.0, 10.0)
 
 
 def train_from_sources(embedder, refs: Sequence[str], kind: str = "principled", l2: float | None = None,
-                       with_few_shot: bool = True) -> dict[str, Any]:
+                       with_few_shot: bool = True,
+                       request_encoder: dict[str, Any] | None = REQUEST_ENCODER) -> dict[str, Any]:
     """What `phronesis judge-train` does: load each pair file or wheel set, add the bundled critique/revision
     examples, label principled kinds under every question they answer, fit; `trained_on` names the sources.
-    `l2=None` chooses it by cross-validation on these rows (recorded under `selected_by`)."""
+    `l2=None` chooses it by cross-validation on these rows (recorded under `selected_by`). The harmful-request
+    classifier reads `request_encoder` (None: the sentence embedder)."""
     from .pairs import load_pairs
     from .prompts import bundled_shot_pairs
     from .questions import principled_pairs
@@ -247,9 +283,13 @@ def train_from_sources(embedder, refs: Sequence[str], kind: str = "principled", 
     extra: dict[str, Any] = {}
     selected: dict[str, Any] = {"sets": []}
     if kind in READS_PRINCIPLES:
-        extra["prompt_harm"] = fit_prompt_harm(embedder, *requests_by_kind(rows, HARMFUL_REQUESTS, BENIGN_REQUESTS))
+        extra["prompt_harm"] = fit_prompt_harm(embedder, *requests_by_kind(rows, HARMFUL_REQUESTS, BENIGN_REQUESTS),
+                                               l2=REQUEST_L2, encoder=request_encoder)
         rows = principled_pairs(rows, embedder)
         selected.update(sets=[RESPONSE_SCALE_SET], response_scale=f"{RESPONSE_SCALE}, chosen on {RESPONSE_SCALE_SET}")
+        if request_encoder:
+            selected["request_encoder"] = (f"{request_encoder}, l2 {REQUEST_L2}, chosen on the prompt sets "
+                                           f"{' + '.join(REQUEST_SELECTION_SETS)}")
     if l2 is None:
         selection = cross_validated_l2(embedder, rows, kind, L2_GRID, extra)
         l2 = selection["l2"]
