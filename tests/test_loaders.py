@@ -68,6 +68,34 @@ def test_hub_dataset_offline_fails_with_one_line_hint(monkeypatch):
     assert "\n" not in message and message.startswith("hf:org/name") and "local" in message
 
 
+def test_loader_bugs_surface_whole_while_unreadable_sources_get_one_line(monkeypatch, tmp_path):
+    """Only 'cannot get or read it' becomes a DataError; a bug (here a TypeError) keeps its traceback."""
+    import datasets
+    import pyarrow.parquet as pq
+
+    damaged = tmp_path / "damaged.parquet"
+    damaged.write_text("not parquet")
+    with pytest.raises(DataError, match="cannot read as Parquet"):
+        load_prompts(str(damaged))
+
+    def bug(*args, **kwargs):
+        raise TypeError("a bug in the loader")
+
+    monkeypatch.setattr(pq, "read_table", bug)
+    with pytest.raises(TypeError, match="a bug in the loader"):
+        load_prompts(str(damaged))
+    monkeypatch.setattr(datasets, "load_dataset", bug)
+    with pytest.raises(TypeError, match="a bug in the loader"):
+        load_prompts("hf:org/name")
+
+    def unknown_split(*args, **kwargs):
+        raise ValueError('Unknown split "dev". Should be one of [\'train\'].')
+
+    monkeypatch.setattr(datasets, "load_dataset", unknown_split)
+    with pytest.raises(DataError, match="Unknown split"):
+        load_prompts({"source": "hf:org/name", "split": "dev"})
+
+
 def test_hh_first_turn_and_dialogue_modes(tmp_path):
     path = write_hh(tmp_path / "hh.jsonl.gz", [(CHOSEN, REJECTED)] * 2)
     first = load_prompts(str(path))  # .jsonl.gz with transcripts is recognised as hh-rlhf

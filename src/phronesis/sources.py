@@ -141,12 +141,13 @@ def load_csv_prompts(location: Path | str, spec: PromptSetSpec) -> list[Row]:
 
 
 def load_parquet_prompts(location: Path | str, spec: PromptSetSpec) -> list[Row]:
-    import pyarrow.parquet as pq  # comes with `datasets`
+    import pyarrow as pa  # comes with `datasets`
+    import pyarrow.parquet as pq
 
     path = Path(location)
     try:
         table = pq.read_table(path)
-    except Exception as exc:  # pyarrow raises several types for a damaged file
+    except (OSError, pa.ArrowException) as exc:  # unreadable or damaged; anything else is a bug to show whole
         raise DataError(f"{path}: cannot read as Parquet ({str(exc).splitlines()[0]})") from None
     _require_column(path, table.column_names, spec.column)
     if spec.limit is not None:
@@ -172,10 +173,13 @@ def load_hf_disk_prompts(location: Path | str, spec: PromptSetSpec) -> list[Row]
 def load_hf_hub_prompts(location: Path | str, spec: PromptSetSpec) -> list[Row]:
     """`hf:ORG/NAME` via datasets.load_dataset: needs the network, or the datasets cache."""
     import datasets
+    from datasets.exceptions import DatasetsError
 
     try:
         data = datasets.load_dataset(str(location), split=spec.split)
-    except Exception as exc:  # connection, missing repo, missing split: all mean "cannot get it here"
+    # connection, missing repo (OSError), unknown split (ValueError), a broken dataset: "cannot get it here";
+    # anything else is a bug to show whole
+    except (OSError, ValueError, DatasetsError) as exc:
         reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         raise DataError(f"hf:{location}: cannot load from the Hugging Face hub ({reason}); download it "
                         f"elsewhere and point `source:` at a local .jsonl/.csv/.parquet file or a "
