@@ -57,6 +57,7 @@ class ReplyStateEncoder:
     def _model(self) -> tuple[Any, Any]:
         key = f"{self.spec.ref}#reply-state-{self.layer}"
         if key not in _LOADED:
+            import torch
             from transformers import AutoModel, AutoTokenizer
 
             from .errors import ConfigError
@@ -69,8 +70,6 @@ class ReplyStateEncoder:
             if not 1 <= self.layer <= len(model.layers):
                 raise ConfigError(f"{self.spec.ref}: reply-state layer {self.layer} is not among its "
                                   f"{len(model.layers)} decoder layers")
-            import torch
-
             del model.layers[self.layer:]  # the layers after the one read would only cost time
             model.norm = torch.nn.Identity()  # the state as that layer leaves it, not the final norm's
             _LOADED[key] = (model, tokenizer)

@@ -108,7 +108,8 @@ def judge_train(pairs: List[str] = typer.Option(["builtin:judge/calibration.json
                     "the principled head's harmful-request classifier (layer 21); 'embedder' uses the embedding "
                     "model instead."),
                 quiet: bool = typer.Option(False, "--quiet", "-q")) -> None:
-    """Train the learned judge (logistic head on frozen MiniLM features, and SmolLM2 states for the harmful-request classifier) offline; writes JSON weights.
+    """Train the learned judge offline (a logistic head on frozen MiniLM features; its harmful-request classifier
+    reads SmolLM2's state at the start of its reply); writes JSON weights.
     Use critique_revise's preferences.jsonl (revision over initial) or wheel:pyrit_harm as extra --pairs.
     Pairs with `kind: benign` are helpful answers over needless refusals; others safe over harmful."""
     from ..embeddings import TransformersEmbedder

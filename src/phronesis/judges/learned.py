@@ -119,13 +119,13 @@ def fit_prompt_harm(embedder, harmful: Sequence[str], benign: Sequence[str], l2:
     x = np.concatenate([embed_unique(encode, list(harmful)), embed_unique(encode, list(benign))]).astype("float64")
     # a chat model's states are on no common scale (a few coordinates reach ~100); unit-norm sentence
     # embeddings are, and their head was measured unstandardised
-    mean, scale = (x.mean(axis=0), 1 / (x.std(axis=0) + 1e-6)) if encoder else (np.zeros(x.shape[1]), np.ones(x.shape[1]))
+    mean, scale = (x.mean(axis=0), 1 / (x.std(axis=0) + 1e-6)) if encoder else (0.0, 1.0)
     x = np.c_[(x - mean) * scale, np.ones(len(x))]  # the last weight is the bias
     y = np.r_[np.ones(len(harmful)), np.zeros(len(benign))]
     w = newton_logistic(x, y, l2, weight=np.where(y == 1, len(benign) / max(len(harmful), 1), 1.0))
     rounded = lambda v: [round(float(x), 7) for x in v]  # noqa: E731
-    return {**({"encoder": dict(encoder)} if encoder else {}), "mean": rounded(mean), "scale": rounded(scale),
-            "weights": rounded(w[:-1]), "bias": round(float(w[-1]), 7), "l2": l2,
+    standardised = {"encoder": dict(encoder), "mean": rounded(mean), "scale": rounded(scale)} if encoder else {}
+    return {**standardised, "weights": rounded(w[:-1]), "bias": round(float(w[-1]), 7), "l2": l2,
             "harmful": len(harmful), "benign": len(benign)}
 
 
@@ -134,7 +134,7 @@ def harm_sign(embedder, prompts: Sequence[str], head: dict[str, Any]):
     import numpy as np
 
     x = embed_unique(request_encoder(head, embedder), prompts).astype("float64")
-    if "mean" in head:  # heads fitted before there was a request encoder have none
+    if "mean" in head:  # standardised: fitted on a chat model's states
         x = (x - np.asarray(head["mean"])) * np.asarray(head["scale"])
     logit = x @ np.asarray(head["weights"]) + head["bias"]
     return 2 / (1 + np.exp(-logit)) - 1
