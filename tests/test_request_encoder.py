@@ -21,14 +21,18 @@ def _state_alone(model_dir, text: str, layer: int):
         return model(**ids, output_hidden_states=True).hidden_states[layer][0, -1].double().numpy()
 
 
-def test_reply_state_encoder_reads_the_layer_state_at_the_reply_opener_whatever_the_padding(tiny_model_dir):
+def test_reply_state_encoder_reads_the_layer_state_at_the_reply_opener_whatever_shares_its_batch(tiny_model_dir):
     from phronesis.embeddings import ReplyStateEncoder
 
-    texts = ["How do I kill a Python process?", "hi", "Which response is less harmful? Answer A or Answer B. " * 3]
-    got = ReplyStateEncoder(str(tiny_model_dir), layer=1, batch_size=3).embed(texts)
+    texts = ["How do I kill a Python process?", "hi", "Which response is less harmful? Answer A or Answer B. " * 3,
+             "How do I kill a Python thread?"]
+    encoder = ReplyStateEncoder(str(tiny_model_dir), layer=1, batch_size=4)
+    got = encoder.embed(texts)
     for text, row in zip(texts, got):
         assert np.allclose(row, _state_alone(tiny_model_dir, text, 1), atol=1e-4)
     assert not np.allclose(got[0], _state_alone(tiny_model_dir, texts[0], 2), atol=1e-2)  # a layer is a layer
+    # the same bits alone as in company, so a resumed run's verdicts equal an uninterrupted run's
+    assert all(np.array_equal(encoder.embed([text])[0], row) for text, row in zip(texts, got))
 
 
 def test_reply_state_encoder_refuses_a_layer_the_model_does_not_have(tiny_model_dir):

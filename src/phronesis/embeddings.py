@@ -64,8 +64,6 @@ class ReplyStateEncoder:
 
             path = resolve_local_path(self.spec.ref)
             tokenizer = AutoTokenizer.from_pretrained(path)
-            # the opener must survive truncation and sit at the same position in every row
-            tokenizer.padding_side, tokenizer.truncation_side = "left", "left"
             model = AutoModel.from_pretrained(path, use_safetensors=True, dtype="float32").eval()
             if not 1 <= self.layer <= len(model.layers):
                 raise ConfigError(f"{self.spec.ref}: reply-state layer {self.layer} is not among its "
@@ -80,17 +78,21 @@ class ReplyStateEncoder:
         import torch
 
         model, tokenizer = self._model()
-        chats = [tokenizer.apply_chat_template([{"role": "user", "content": t}], tokenize=False,
-                                               add_generation_prompt=True) for t in texts]
-        order = sorted(range(len(chats)), key=lambda i: len(chats[i]))  # similar lengths pad less
-        out = np.zeros((len(chats), model.config.hidden_size))
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start:start + self.batch_size]
-            enc = tokenizer([chats[i] for i in rows], padding=True, truncation=True, max_length=self.max_length,
-                            return_tensors="pt", add_special_tokens=False)
-            with torch.inference_mode():
-                hidden = model(**enc).last_hidden_state
-            out[rows] = hidden[:, -1].double().numpy()
+        ids = [tokenizer.apply_chat_template([{"role": "user", "content": t}], tokenize=True,
+                                             add_generation_prompt=True, return_dict=True)["input_ids"][-self.max_length:]
+               for t in texts]  # cut from the left: the opener must stay
+        # Batches of equal length, no padding: a text's state is then the same bits whichever texts share its
+        # batch, so a resumed run reproduces the verdicts of an uninterrupted one.
+        by_length: dict[int, list[int]] = {}
+        for row, tokens in enumerate(ids):
+            by_length.setdefault(len(tokens), []).append(row)
+        out = np.zeros((len(ids), model.config.hidden_size))
+        for rows in by_length.values():
+            for start in range(0, len(rows), self.batch_size):
+                batch = rows[start:start + self.batch_size]
+                with torch.inference_mode():
+                    hidden = model(input_ids=torch.tensor([ids[i] for i in batch])).last_hidden_state
+                out[batch] = hidden[:, -1].double().numpy()
         return out
 
 
