@@ -34,7 +34,8 @@ L2S = (1.0, 3.0, 10.0)
 
 
 class LayerStates:
-    """All layers' reply-opener states from one forward pass per prompt; `at(L)` is an encoder for layer L."""
+    """Every layer's reply-opener state from one forward pass per prompt (one prompt at a time, no padding, as
+    `ReplyStateEncoder` computes it); `at(L)` is an encoder for layer L."""
 
     def __init__(self, ref: str = "catalog:smollm2-135m-instruct"):
         import torch
@@ -44,24 +45,19 @@ class LayerStates:
 
         path = resolve_local_path(ref)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.tokenizer.padding_side = self.tokenizer.truncation_side = "left"
         self.model = AutoModel.from_pretrained(path, dtype=torch.float32).eval()
         self.cache: dict[str, list] = {}
 
     def _fill(self, texts):
         import torch
 
-        todo = [t for t in dict.fromkeys(texts) if t not in self.cache]
-        for start in range(0, len(todo), 16):
-            batch = todo[start:start + 16]
-            chats = [self.tokenizer.apply_chat_template([{"role": "user", "content": t}], tokenize=False,
-                                                        add_generation_prompt=True) for t in batch]
-            enc = self.tokenizer(chats, padding=True, truncation=True, max_length=256, return_tensors="pt",
-                                 add_special_tokens=False)
-            with torch.inference_mode():
-                states = self.model(**enc, output_hidden_states=True).hidden_states
-            for row, text in enumerate(batch):
-                self.cache[text] = [s[row, -1].double().numpy() for s in states]
+        for text in dict.fromkeys(texts):
+            if text not in self.cache:
+                ids = self.tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=True,
+                                                         add_generation_prompt=True, return_dict=True)["input_ids"]
+                with torch.inference_mode():
+                    states = self.model(input_ids=torch.tensor([ids[-256:]]), output_hidden_states=True).hidden_states
+                self.cache[text] = [s[0, -1].double().numpy() for s in states]
 
     def at(self, layer: int):
         outer = self
