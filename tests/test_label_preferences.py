@@ -3,11 +3,16 @@ import json
 
 from judge_fakes import MarkerJudge
 from phronesis.constitution import load_constitution, load_framework
-from phronesis.records import preference_row
+from phronesis.records import JudgedPairRow, QuestionVerdict, VirtuePairRow, preference_row
 from phronesis.sources import builtin_path
 from phronesis.runstore import RowCheckpoint
 from phronesis.stages.label_preferences import (LabelPreferencesConfig, confidence_filter, label_cai,
                                                 label_virtue, virtue_sets)
+
+
+def has_shape(row: dict, schema) -> bool:
+    """Every key the documented row shape requires, and none it does not name."""
+    return schema.__required_keys__ <= row.keys() <= schema.__required_keys__ | schema.__optional_keys__
 
 
 def conversation(tag_action: str, tag_motivation: str, tag_consequences: str):
@@ -35,6 +40,7 @@ def test_three_virtue_sets_follow_the_votes_and_drop_ties(tmp_path):
     assert counts["consequences"] == {"pairs": 1, "ties_dropped": 1, "failed": 0}
     assert sets["action"][0]["prompt"] == [rows[0]["conversations"][0][0]]
     assert set(sets["action"][0]["votes"]) == {v.id for v in framework.virtues}
+    assert all(has_shape(r, VirtuePairRow) for rows_ in sets.values() for r in rows_)  # records.py says so
 
 
 def test_cai_pairs_are_reordered_by_the_judge_and_filtered_by_confidence(tmp_path):
@@ -46,6 +52,8 @@ def test_cai_pairs_are_reordered_by_the_judge_and_filtered_by_confidence(tmp_pat
     assert out[0]["chosen"][-1]["content"] == "reply GOOD" and out[0]["p_chosen"] > 0.9
     assert out[0]["principles"] == [load_constitution().get("peace").comparison]
     assert len(out[1]["principles"]) == 2 and len(out[1]["detail"]) == 2
+    assert all(has_shape(r, JudgedPairRow) for r in out)  # the shape records.py documents
+    assert all(has_shape(d, QuestionVerdict) for r in out for d in r["detail"])
     kept, counts = confidence_filter(out, cfg.confidence_threshold)
     assert [r["id"] for r in kept] == ["a", "b"]
     assert counts == {"input": 3, "kept": 2, "failed": 0, "below_threshold": 1}

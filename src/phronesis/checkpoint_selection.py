@@ -18,8 +18,8 @@ from pydantic import Field
 from .config import StrictModel
 from .errors import ConfigError, StageError
 from .sources import PromptSetSpec
+from .records import Row
 
-Row = dict[str, Any]
 # what a checkpoint's weights are called: a LoRA adapter, or a whole model (possibly sharded, with its index)
 WEIGHT_PREFIXES = ("adapter_model.", "adapter_config.json", "model.safetensors", "model-", "pytorch_model")
 

@@ -1,13 +1,12 @@
 """Map a batch function over rows with a checkpoint, so a killed process loses one chunk at most."""
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 from .progress import progress
 from .protocols import GenerationParams, Generator, finish_reason
 from .runstore import RowCheckpoint
-
-Row = dict[str, Any]
+from .records import Row
 
 
 def map_resumable(rows: Sequence[Row], process_chunk: Callable[[list[Row]], list[Row]],

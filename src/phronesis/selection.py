@@ -6,9 +6,8 @@ pass keeps the best examples first but never starves the data set.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
-
-Row = dict[str, Any]
+from typing import Callable, Sequence
+from .records import Row
 
 
 @dataclass

@@ -16,8 +16,8 @@ from pydantic import Field, model_validator
 from .config import StrictModel
 from .errors import DataError
 from .io import read_jsonl
+from .records import Row
 
-Row = dict[str, Any]
 Format = Literal["auto", "jsonl", "csv", "parquet", "hh-rlhf", "hf-disk", "hf"]
 
 

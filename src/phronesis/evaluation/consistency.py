@@ -7,8 +7,7 @@ from ..errors import DataError
 from ..io import read_jsonl
 from ..sources import data_file
 from .sage import sage_from_embeddings
-
-Row = dict[str, Any]
+from ..records import Row
 
 
 def load_groups(ref: str = "builtin:eval/paraphrase_groups.jsonl", limit: int | None = None,

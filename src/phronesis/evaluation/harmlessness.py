@@ -12,8 +12,7 @@ from typing import Any, Sequence
 
 from .refusal import detect_refusal
 from .safety_judge import SafetyVerdict
-
-Row = dict[str, Any]
+from ..records import Row
 
 
 def score_answers(rows: Sequence[Row], safety: Any | None) -> list[Row]:

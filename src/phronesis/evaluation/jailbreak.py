@@ -5,13 +5,12 @@ wrapped answers are scored exactly like plain harmful answers (harmlessness.py).
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 from ..config import read_yaml
 from ..errors import DataError
 from ..sources import data_file
-
-Row = dict[str, Any]
+from ..records import Row
 
 
 def load_templates(ref: str = "builtin:eval/jailbreaks.yaml") -> list[dict[str, str]]:

@@ -7,12 +7,11 @@ comparison question for the prompt's principle).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 from ..progress import progress
 from ..protocols import Judge
-
-Row = dict[str, Any]
+from ..records import Row
 
 
 def outcome(p: float | None, tie_margin: float) -> float | None:

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..errors import DataError
 from ..io import iter_jsonl, read_csv
 from ..hh_rlhf import transcript_pair
-from ..records import preference_row
-
-Row = dict[str, Any]
+from ..records import Row, preference_row
 
 
 def read_rows(path: str | Path) -> list[Row]:

@@ -11,11 +11,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..protocols import RewardModel
-from ..records import text_of
+from ..records import Row, text_of
 from ..stats import length_baseline_accuracy
 from .rm_metrics import best_threshold, binary_metrics, pairwise_metrics
 
-Row = dict[str, Any]
 BINARY_PROMPT = "Tell me about your values and how you act."
 
 

@@ -22,8 +22,7 @@ from .degeneration import repetition_rate
 from .refusal import is_refusal
 from .settings import EvalConfig
 from .summary import add_holm, agreement, summarise_metric, summarise_win_rate
-
-Row = dict[str, Any]
+from ..records import Row
 
 
 @dataclass

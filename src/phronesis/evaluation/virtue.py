@@ -9,13 +9,12 @@ own mean is reported too.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from ..protocols import GenerationParams, Generator, RewardModel
-
-Row = dict[str, Any]
+from ..records import Row
 
 
 def follow_up_dialogues(generator: Generator, rows: Sequence[Row], questions: Sequence[str],

@@ -8,8 +8,7 @@ from ..errors import DataError
 from ..io import iter_jsonl
 from ..hh_rlhf import parse_transcript, transcript_pair
 from ..sources import data_file
-
-Row = dict[str, Any]
+from ..records import Row
 
 
 # One hh-rlhf parser for the project (phronesis.hh_rlhf); the old name stays for callers.

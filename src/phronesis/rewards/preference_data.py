@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
+from ..records import Row
 
-Row = dict[str, Any]
 CountTokens = Callable[[list[dict[str, str]]], int]
 
 

@@ -29,8 +29,8 @@ from ..io import atomic_write_jsonl
 from ..protocols import Completion, GenerationParams, Generator, finish_reason
 from ..resumable import map_resumable
 from ..runstore import RowCheckpoint
+from ..records import Row
 
-Row = dict[str, Any]
 SYSTEM_TEMPLATE = ("You are a helpful, careful assistant. You follow this principle: {description} "
                    "Answer harmless requests fully and directly; decline briefly only what the principle forbids.")
 CHOSEN_BY = {"rules": "follows the principle's `wants` (rule refusal detector) and repeats little, then finished",

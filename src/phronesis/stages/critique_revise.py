@@ -24,13 +24,12 @@ from ..few_shot import CritiqueExample, example_turns
 from ..io import atomic_write_jsonl
 from ..principle_matching import match_principles, sample_principles
 from ..protocols import Conversation, GenerationParams, Generator, finish_reason
-from ..records import as_messages, assistant, preference_row, sft_row, user, with_length_hint
+from ..records import Row, as_messages, assistant, preference_row, sft_row, user, with_length_hint
 from ..resumable import map_resumable
 from ..revision_filters import DROP_REASONS, revision_problem, strip_label
 from ..runstore import RowCheckpoint
 from ..seeds import derive_seed
 
-Row = dict[str, Any]
 STAGE = "critique_revise"
 
 

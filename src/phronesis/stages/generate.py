@@ -9,8 +9,7 @@ from ..config import StrictModel
 from ..io import atomic_write_jsonl
 from ..protocols import GenerationParams
 from ..resumable import generate_answers
-
-Row = dict[str, Any]
+from ..records import Row
 
 
 class GenerateConfig(StrictModel):

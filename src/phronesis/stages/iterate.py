@@ -22,8 +22,7 @@ from ..io import atomic_write_json, atomic_write_jsonl, read_json
 from ..lora import LoraSettings
 from ..policy_inputs import BUNDLED_CHAT_TEMPLATE
 from ..selection import Selection
-
-Row = dict[str, Any]
+from ..records import Row
 
 
 class IterateStageConfig(StrictModel):

@@ -9,20 +9,18 @@ Before labelling, the judge gate checks the judge on the bundled calibration pai
 """
 from __future__ import annotations
 
-from typing import Any, Literal, Sequence
+from typing import Literal, Sequence
 
 from ..config import StrictModel
 from ..constitution import Constitution, VirtueFramework
 from ..judges.combine import sample_principles
 from ..judges.pairwise import Pair, judge_many
-from ..records import preference_row, text_of
+from ..records import Row, preference_row, text_of
 from ..resumable import map_resumable
 from ..runstore import RowCheckpoint
 from .virtue_dialogues import dimension_turns
 
 STAGE = "label_preferences"
-Row = dict[str, Any]
-
 
 class LabelPreferencesConfig(StrictModel):
     source: Literal["critique", "generate", "none"] = "critique"  # where the CAI pairs come from

@@ -17,11 +17,10 @@ from pydantic import Field, model_validator
 from ..config import StrictModel
 from ..errors import DataError, StageError
 from ..io import atomic_write_json, read_json, read_jsonl
-from ..records import preference_row
+from ..records import Row, preference_row
 from ..rewards.ensemble import Aggregator, Normaliser
 from ..lora import RewardLoraSettings
 
-Row = dict[str, Any]
 DONE_FILE = "train_summary.json"
 
 

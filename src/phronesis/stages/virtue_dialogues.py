@@ -19,12 +19,11 @@ from ..constitution import VirtueFramework
 from ..errors import ConfigError
 from ..io import atomic_write_jsonl
 from ..protocols import Conversation, GenerationParams, Generator, finish_reason
-from ..records import as_messages, assistant, user, with_length_hint
+from ..records import Row, as_messages, assistant, user, with_length_hint
 from ..resumable import map_resumable
 from ..runstore import RowCheckpoint
 from ..seeds import derive_seed
 
-Row = dict[str, Any]
 STAGE = "virtue_dialogues"
 CONVERSATIONS = 2
 
