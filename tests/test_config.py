@@ -112,3 +112,19 @@ def test_an_uncached_hf_model_offline_fails_at_once_with_one_line(monkeypatch):
                                             r"cache and the hub cannot be reached") as info:
         resolve_local_path("hf:nobody/not-cached")
     assert "\n" not in str(info.value) and time.monotonic() - started < 5
+
+
+def test_the_static_pipeline_config_has_one_section_per_registered_stage_and_shared_section():
+    """PipelineConfig is written out (readers and IDEs see it); the registry and it must not drift apart."""
+    from phronesis.pipeline import SECTIONS, STAGES, PipelineConfig
+
+    sections = set(PipelineConfig.model_fields) - {"run", "models", "prompts", "stages"}
+    assert sections == set(STAGES) | set(SECTIONS)
+    for name, entry in STAGES.items():
+        assert PipelineConfig.model_fields[name].annotation in (entry.config, entry.config.__name__)
+    from phronesis.pipeline import load_pipeline_config
+
+    first, second = load_pipeline_config(None), load_pipeline_config(None)
+    assert isinstance(first, PipelineConfig)
+    first.dpo.data.append("x/y.jsonl")  # a section the demo leaves at its defaults
+    assert "x/y.jsonl" not in second.dpo.data  # each config gets its own

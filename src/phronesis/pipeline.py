@@ -1,7 +1,7 @@
 """The pipeline: a typed config, a registry of stages, and a runner that resumes.
 
-Adding a stage is one module with a `Config` model and a `run(ctx)` function,
-plus one line in `STAGES`. The YAML config gets a section named after the stage.
+Adding a stage is one module with a `Config` model and a `run(ctx)` function, plus one line in `STAGES`
+and its section in `PipelineConfig` (named after the stage; a test checks the two agree).
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from pydantic import Field, create_model, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .config import StrictModel, load_config
 from .constitution import ConstitutionConfig
@@ -23,6 +23,17 @@ from .stage_summary import stage_summary
 from .judges import JudgeConfig
 from .stages import (best_of_n, critique_revise, dpo, evaluate, generate, iterate, iterate_parts, label_preferences,
                      label_preferences_run, rl, sft, train_reward, virtue_dialogues)
+from .stages.best_of_n import BestOfNConfig
+from .stages.critique_revise import CritiqueReviseConfig
+from .stages.dpo import DPOStageConfig
+from .stages.evaluate import EvaluateConfig
+from .stages.generate import GenerateConfig
+from .stages.iterate import IterateStageConfig
+from .stages.label_preferences import LabelPreferencesConfig
+from .stages.rl import RLStageConfig
+from .stages.sft import SFTStageConfig
+from .stages.train_reward import TrainRewardConfig
+from .stages.virtue_dialogues import VirtueDialoguesConfig
 
 DEFAULT_CONFIG = "configs/demo.yaml"
 
@@ -125,16 +136,26 @@ class _PipelineBase(StrictModel):
         return self
 
 
-def build_config_model() -> type[StrictModel]:
-    fields: dict[str, Any] = {name: (cls, cls()) for name, cls in SECTIONS.items()}
-    fields.update({name: (entry.config, entry.config()) for name, entry in STAGES.items()})
-    return create_model("PipelineConfig", __base__=_PipelineBase, **fields)
+class PipelineConfig(_PipelineBase):
+    """The whole YAML: run, models, prompts, stages, the shared sections, and one section per stage (each
+    defaulted, so a config names only what it changes). A test keeps these fields and STAGES in step."""
+
+    constitution: ConstitutionConfig = Field(default_factory=ConstitutionConfig)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    generate: GenerateConfig = Field(default_factory=GenerateConfig)
+    critique_revise: CritiqueReviseConfig = Field(default_factory=CritiqueReviseConfig)
+    best_of_n: BestOfNConfig = Field(default_factory=BestOfNConfig)
+    virtue_dialogues: VirtueDialoguesConfig = Field(default_factory=VirtueDialoguesConfig)
+    label_preferences: LabelPreferencesConfig = Field(default_factory=LabelPreferencesConfig)
+    train_reward: TrainRewardConfig = Field(default_factory=TrainRewardConfig)
+    sft: SFTStageConfig = Field(default_factory=SFTStageConfig)
+    dpo: DPOStageConfig = Field(default_factory=DPOStageConfig)
+    rl: RLStageConfig = Field(default_factory=RLStageConfig)
+    iterate: IterateStageConfig = Field(default_factory=IterateStageConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
 
 
-PipelineConfig = build_config_model()
-
-
-def load_pipeline_config(path: str | Path | None, overrides: list[str] = ()) -> StrictModel:
+def load_pipeline_config(path: str | Path | None, overrides: list[str] = ()) -> PipelineConfig:
     """Read a pipeline YAML (default: the bundled demo config) with `--set` overrides."""
     source = Path(path) if path else builtin_path(DEFAULT_CONFIG)
     return load_config(PipelineConfig, source, overrides)
