@@ -94,7 +94,7 @@ REQUEST_SELECTION_SETS = ("builtin:harmful_val", "builtin:benign_val")
 _ENCODERS: dict[tuple[str, int], Any] = {}
 
 
-def request_encoder(head: dict[str, Any], embedder):
+def encoder_of(head: dict[str, Any], embedder):
     """The encoder a harmful-request head was fitted on: the chat model its `encoder` names (loaded once per
     process, each prompt encoded once), else the judge's own sentence embedder."""
     spec = head.get("encoder")
@@ -115,7 +115,7 @@ def fit_prompt_harm(embedder, harmful: Sequence[str], benign: Sequence[str], l2:
     `embedder`'s (as they are)."""
     import numpy as np
 
-    encode = request_encoder({"encoder": encoder}, embedder)
+    encode = encoder_of({"encoder": encoder}, embedder)
     x = np.concatenate([embed_unique(encode, list(harmful)), embed_unique(encode, list(benign))]).astype("float64")
     # a chat model's states are on no common scale (a few coordinates reach ~100); unit-norm sentence
     # embeddings are, and their head was measured unstandardised
@@ -133,7 +133,7 @@ def harm_sign(embedder, prompts: Sequence[str], head: dict[str, Any]):
     """2·p(harmful) − 1 per prompt: +1 where a refusal is right, −1 where an answer is."""
     import numpy as np
 
-    x = embed_unique(request_encoder(head, embedder), prompts).astype("float64")
+    x = embed_unique(encoder_of(head, embedder), prompts).astype("float64")
     if "mean" in head:  # standardised: fitted on a chat model's states
         x = (x - np.asarray(head["mean"])) * np.asarray(head["scale"])
     logit = x @ np.asarray(head["weights"]) + head["bias"]
