@@ -107,3 +107,22 @@ def test_key_value_rows_flatten_nested_reports():
 
     assert key_value_rows({"a": 0.5, "b": {"c": [0.25, "x"], "d": {"e": 1}}}) == [
         ("a", "0.5000"), ("b.c", "[0.2500, x]"), ("b.d.e", "1")]
+
+
+def test_judge_fingerprint_changes_with_the_bytes_of_every_weights_file_it_reads(tmp_path):
+    """Retrained weights under the same name must redo the stages that judged with the old ones."""
+    from phronesis.judges import JudgeConfig, judge_fingerprint
+
+    own, member = tmp_path / "own.json", tmp_path / "member.json"
+    own.write_text('{"weights": [1]}')
+    member.write_text('{"weights": [2]}')
+    single = JudgeConfig(weights=str(own))
+    panel = JudgeConfig(panel=[JudgeConfig(weights=str(member)), JudgeConfig(kind="pairwise")])
+    before = judge_fingerprint(single), judge_fingerprint(panel)
+    own.write_text('{"weights": [1.5]}')
+    member.write_text('{"weights": [2.5]}')
+    after = judge_fingerprint(single), judge_fingerprint(panel)
+    assert before[0] != after[0] and before[1] != after[1]
+    assert before[0]["weights"] == after[0]["weights"] == str(own)  # the section alone could not tell
+    assert list(after[1]["weights_sha256"]) == [str(member)]  # a pairwise member reads no weights file
+    assert judge_fingerprint(JudgeConfig(kind="pairwise"))["weights_sha256"] == {}

@@ -15,7 +15,7 @@ from .prompts import DEFAULT_QUESTION
 DEFAULT_WEIGHTS = "builtin:judge/learned_principled.json"  # by `phronesis judge-train --out FILE` (defaults)
 
 __all__ = ["JudgeConfig", "build_judge", "Pair", "PairwiseLogProbJudge", "judge_many", "DEFAULT_QUESTION",
-           "require_principled"]
+           "require_principled", "judge_fingerprint"]
 
 
 def require_principled(judge: Any, need: str) -> None:
@@ -55,6 +55,26 @@ class JudgeConfig(StrictModel):
     skip_gate: bool = False
     gate_pairs: str = "builtin:judge/calibration.jsonl"
     gate_limit: Optional[int] = None
+
+
+def judge_fingerprint(cfg: "JudgeConfig") -> dict[str, Any]:
+    """The judge section as configured, plus the content hash of every learned-weights file it or a panel
+    member reads: the section names `builtin:judge/learned_principled.json`, whose content changes when the
+    shipped weights are retrained, and the stages that judged with the old weights must then run again."""
+    import hashlib
+
+    from ..sources import data_file
+
+    def weight_files(c: JudgeConfig) -> list[str]:
+        if c.panel:
+            return [ref for member in c.panel for ref in weight_files(member)]
+        return [c.weights] if c.kind == "learned" else []
+
+    digests = {}
+    for ref in weight_files(cfg):
+        path = data_file(ref)  # a missing file is reported by the judge's loader when the stage builds it
+        digests[ref] = hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "missing"
+    return {**cfg.model_dump(mode="json"), "weights_sha256": digests}
 
 
 def _resolve_models(ctx_or_models: Any):

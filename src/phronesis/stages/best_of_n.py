@@ -243,6 +243,7 @@ def run(ctx) -> Any:
     """Wrapper: prompt sets + constitution from the config; writes the distillation data."""
     from ..embeddings import TransformersEmbedder
     from ..hygiene import record_training_prompts
+    from ..judges import judge_fingerprint
     from ..runstore import run_stage
 
     cfg: BestOfNConfig = ctx.section("best_of_n")
@@ -250,7 +251,7 @@ def run(ctx) -> Any:
     rows = [{**r, "kind": "harmful"} for r in ctx.prompt_rows(cfg.harmful_sets)]
     rows += [{**r, "kind": "benign"} for r in ctx.prompt_rows(cfg.benign_sets)]
     fingerprint = {**ctx.fingerprint_inputs("best_of_n"), "constitution": constitution.model_dump(mode="json"),
-                   "judge": ctx.config.judge.model_dump(mode="json") if cfg.use_judge else None}
+                   "judge": judge_fingerprint(ctx.config.judge) if cfg.use_judge else None}
 
     def body(stage) -> dict[str, Any]:
         attach_principles(rows, constitution, cfg, TransformersEmbedder(ctx.model_spec(cfg.embedder)))

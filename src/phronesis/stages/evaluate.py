@@ -52,6 +52,7 @@ def model_args(cfg: EvaluateConfig, run) -> list[str]:
 def run(ctx) -> Any:
     from ..evaluation.model_specs import parse_models
     from ..evaluation.run import run_evaluation
+    from ..judges import judge_fingerprint
     from ..runstore import run_stage
 
     cfg: EvaluateConfig = ctx.section("evaluate").model_copy(update={"constitution": ctx.config.constitution})
@@ -67,5 +68,6 @@ def run(ctx) -> Any:
         stage.counts.update(metrics=len(metrics["metrics"]), models=len(models))
         return {}
 
-    return run_stage(ctx.run, ctx.index("evaluate"), "evaluate", cfg.model_dump(mode="json"), inputs=inputs,
-                     body=body, seed=ctx.seed, force=ctx.force)
+    fingerprint = {**cfg.model_dump(mode="json"), "judge": judge_fingerprint(cfg.judge)}  # with its weights' bytes
+    return run_stage(ctx.run, ctx.index("evaluate"), "evaluate", fingerprint, inputs=inputs, body=body, seed=ctx.seed,
+                     force=ctx.force)

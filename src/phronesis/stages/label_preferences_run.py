@@ -74,11 +74,12 @@ def _label_virtue_files(ctx, cfg, judge, inputs, stage) -> None:
 
 
 def run_label_preferences(ctx) -> Any:
+    from ..judges import judge_fingerprint
     from ..runstore import run_stage
 
     cfg: LabelPreferencesConfig = ctx.section(STAGE)
     inputs = _inputs(ctx, cfg)
-    config = {**ctx.fingerprint_inputs(STAGE), "judge": ctx.config.judge.model_dump(mode="json"),
+    config = {**ctx.fingerprint_inputs(STAGE), "judge": judge_fingerprint(ctx.config.judge),
               "judge_models": {k: v.model_dump(mode="json") for k, v in ctx.config.models.items()
                                if k in (ctx.config.judge.model, ctx.config.judge.embedder)},
               "constitution": ctx.config.constitution.model_dump(mode="json")}
