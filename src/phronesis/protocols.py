@@ -11,6 +11,7 @@ from typing import Any, NamedTuple, Protocol, Sequence, Union, runtime_checkable
 Message = dict[str, str]  # {"role": "user" | "assistant" | "system", "content": ...}
 Conversation = list[Message]
 PromptLike = Union[str, Conversation]  # a bare string is one user turn
+Row = dict[str, Any]  # an artifact row as code passes it around; its documented shapes are in records.py
 
 
 def as_conversation(prompt: PromptLike, system_prompt: str | None = None) -> Conversation:

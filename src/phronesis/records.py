@@ -2,16 +2,15 @@
 
 Every artifact is JSONL of one of the shapes below (extra keys may ride along). The prompt holds the user
 turn(s); chosen/rejected hold the assistant continuation (for multi-turn virtue dialogues, every turn after
-the first user message). `Row` is the untyped form code passes around; the TypedDicts say what a stage
-writes and the next one (or TRL) reads.
+the first user message). `Row` (defined in protocols, re-exported here) is the untyped form code passes
+around; the TypedDicts say what a stage writes and the next one (or TRL) reads.
 """
 
 from typing import Any, NotRequired, Optional, Sequence, TypedDict, Union
 
-from .protocols import Conversation
+from .protocols import Conversation, Row
 
 Turns = Union[str, Conversation]
-Row = dict[str, Any]
 
 
 class PromptRow(TypedDict):

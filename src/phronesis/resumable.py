@@ -4,9 +4,8 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from .progress import progress
-from .protocols import GenerationParams, Generator, finish_reason
+from .protocols import GenerationParams, Generator, Row, finish_reason
 from .runstore import RowCheckpoint
-from .records import Row
 
 
 def map_resumable(rows: Sequence[Row], process_chunk: Callable[[list[Row]], list[Row]],
