@@ -5,7 +5,6 @@ and its section in `PipelineConfig` (named after the stage; a test checks the tw
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -17,7 +16,7 @@ from .constitution import ConstitutionConfig
 from .errors import ConfigError, did_you_mean
 from .modelref import ModelSpec
 from .progress import info
-from .runstore import Run, StageOutcome, remove_if_empty, validate_run_name
+from .runstore import Run, StageOutcome, file_fingerprint, remove_if_empty, validate_run_name
 from .sources import PromptSetSpec, builtin_path, resolve_source
 from .stage_summary import stage_summary
 from .judges import JudgeConfig
@@ -165,7 +164,7 @@ def source_fingerprint(spec: PromptSetSpec) -> str:
     """Content hash of a prompt file, so editing the data invalidates cached stages."""
     fmt, location = resolve_source(spec)
     if isinstance(location, Path) and location.is_file():
-        return hashlib.sha256(location.read_bytes()).hexdigest()[:16]
+        return file_fingerprint(location)
     return str(location)
 
 

@@ -45,6 +45,11 @@ def fingerprint(obj: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def file_fingerprint(path: Path) -> str:
+    """16 hex digits of a file's sha256: what a stage fingerprint records for an input file's contents."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
 def package_versions() -> dict[str, str | None]:
     versions: dict[str, str | None] = {"python": platform.python_version()}
     for name in TRACKED_PACKAGES:

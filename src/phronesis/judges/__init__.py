@@ -61,8 +61,7 @@ def judge_fingerprint(cfg: "JudgeConfig") -> dict[str, Any]:
     """The judge section as configured, plus the content hash of every learned-weights file it or a panel
     member reads: the section names `builtin:judge/learned_principled.json`, whose content changes when the
     shipped weights are retrained, and the stages that judged with the old weights must then run again."""
-    import hashlib
-
+    from ..runstore import file_fingerprint
     from ..sources import data_file
 
     def weight_files(c: JudgeConfig) -> list[str]:
@@ -73,7 +72,7 @@ def judge_fingerprint(cfg: "JudgeConfig") -> dict[str, Any]:
     digests = {}
     for ref in weight_files(cfg):
         path = data_file(ref)  # a missing file is reported by the judge's loader when the stage builds it
-        digests[ref] = hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "missing"
+        digests[ref] = file_fingerprint(path) if path.is_file() else "missing"
     return {**cfg.model_dump(mode="json"), "weights_sha256": digests}
 
 

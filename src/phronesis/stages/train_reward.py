@@ -7,7 +7,6 @@ from any pair file. Output: `<stage>/<set>/` adapters plus `ensemble.json`, so
 """
 from __future__ import annotations
 
-import hashlib
 import random
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -149,7 +148,7 @@ def read_set(spec: PreferenceSetSpec, path: Path) -> tuple[list[Row], int]:
 def run(ctx) -> Any:
     """Wrapper: resolve set files, train each RM with TRL, calibrate z-scores, write ensemble.json."""
     from ..modelref import resolve_local_path
-    from ..runstore import run_stage
+    from ..runstore import file_fingerprint, run_stage
     from ..trl_adapter import train_reward_model
 
     cfg: TrainRewardConfig = ctx.section("train_reward")
@@ -157,7 +156,7 @@ def run(ctx) -> Any:
     inputs = {s.stage: ctx.run.find_stage(s.stage) for s in cfg.sets if s.stage}
     spec = ctx.model_spec(cfg.model)
     fp = {**ctx.fingerprint_inputs("train_reward"),
-          "files": {n: hashlib.sha256(p.read_bytes()).hexdigest()[:16] for n, p in files.items() if p.exists()}}
+          "files": {n: file_fingerprint(p) for n, p in files.items() if p.exists()}}
 
     def body(stage) -> dict[str, Any]:
         from ..rewards.lora_rm import MultiAdapterRewardModel
