@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from phronesis.bench import machine
-from phronesis.embeddings import CachedEmbedder, TransformersEmbedder
+from phronesis.embeddings import CachedEmbedder, TransformersEmbedder, reply_opener_ids
 from phronesis.judges import learned
 from phronesis.judges.learned import (BENIGN_REQUESTS, HARMFUL_REQUESTS, fit_prompt_harm, harm_sign,
                                       requests_by_kind)
@@ -34,8 +34,9 @@ L2S = (1.0, 3.0, 10.0)
 
 
 class LayerStates:
-    """Every layer's reply-opener state from one forward pass per prompt (one prompt at a time, no padding, as
-    `ReplyStateEncoder` computes it); `at(L)` is an encoder for layer L."""
+    """Every layer's reply-opener state from one forward pass per prompt (the same token ids as
+    `ReplyStateEncoder`, no padding; its states agree to float rounding, ~3e-7 relative); `at(L)` is an encoder
+    for layer L."""
 
     def __init__(self, ref: str = "catalog:smollm2-135m-instruct"):
         import torch
@@ -53,10 +54,9 @@ class LayerStates:
 
         for text in dict.fromkeys(texts):
             if text not in self.cache:
-                ids = self.tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=True,
-                                                         add_generation_prompt=True, return_dict=True)["input_ids"]
+                ids = reply_opener_ids(self.tokenizer, text)
                 with torch.inference_mode():
-                    states = self.model(input_ids=torch.tensor([ids[-256:]]), output_hidden_states=True).hidden_states
+                    states = self.model(input_ids=torch.tensor([ids]), output_hidden_states=True).hidden_states
                 self.cache[text] = [s[0, -1].double().numpy() for s in states]
 
     def at(self, layer: int):

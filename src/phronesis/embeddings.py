@@ -43,6 +43,13 @@ class TransformersEmbedder:
         return np.concatenate(chunks) if chunks else np.zeros((0, 384), dtype="float32")
 
 
+def reply_opener_ids(tokenizer, text: str, max_length: int = 256) -> list[int]:
+    """Token ids of `text` as the user's message up to the chat template's assistant opener, cut from the left
+    to `max_length` (the opener must stay: its last token is where the reply state is read)."""
+    return tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=True,
+                                         add_generation_prompt=True, return_dict=True)["input_ids"][-max_length:]
+
+
 class ReplyStateEncoder:
     """`embed(texts) -> (n, d)` float64: a chat model's hidden state after `layer` decoder layers, at the last token
     of its chat template's assistant opener for `text` as the user's message: what the model has made of a
@@ -78,9 +85,7 @@ class ReplyStateEncoder:
         import torch
 
         model, tokenizer = self._model()
-        ids = [tokenizer.apply_chat_template([{"role": "user", "content": t}], tokenize=True,
-                                             add_generation_prompt=True, return_dict=True)["input_ids"][-self.max_length:]
-               for t in texts]  # cut from the left: the opener must stay
+        ids = [reply_opener_ids(tokenizer, t, self.max_length) for t in texts]
         # Batches of equal length, no padding: a text's state is then the same bits whichever texts share its
         # batch, so a resumed run reproduces the verdicts of an uninterrupted one.
         by_length: dict[int, list[int]] = {}
