@@ -1,7 +1,7 @@
 import pytest
 
 from phronesis.config import apply_overrides
-from phronesis.errors import ConfigError
+from phronesis.errors import ConfigError, DataError
 from phronesis.pipeline import load_pipeline_config
 
 
@@ -128,3 +128,37 @@ def test_the_static_pipeline_config_has_one_section_per_registered_stage_and_sha
     assert isinstance(first, PipelineConfig)
     first.dpo.data.append("x/y.jsonl")  # a section the demo leaves at its defaults
     assert "x/y.jsonl" not in second.dpo.data  # each config gets its own
+
+
+def test_an_upstream_output_is_named_stage_colon_and_found_through_this_config(tmp_path):
+    from types import SimpleNamespace
+
+    from phronesis.errors import StageError
+    from phronesis.pipeline import PipelineContext
+    from phronesis.policy_inputs import resolve_data_file
+    from phronesis.runstore import Run
+
+    # a reference to a stage that does not run before the reader is refused when the config loads
+    later = write(tmp_path, "stages: [sft, dpo]\nsft: {data: ['stage:dpo/sft.jsonl']}\n")
+    with pytest.raises(ConfigError, match=r"sft.data\[0\]: 'stage:dpo/sft.jsonl' names no stage listed before 'sft'"):
+        load_pipeline_config(later)
+    unlisted = write(tmp_path, "stages: [dpo]\ndpo: {data: ['x.jsonl']}\nevaluate: {models: {a: 'stage:sft'}}\n")
+    assert load_pipeline_config(unlisted).dpo.data == ["x.jsonl"]  # sections of stages not run are not checked
+
+    run = Run(tmp_path, "r")
+    ctx = PipelineContext(SimpleNamespace(stages=["generate", "best_of_n", "sft"]), run)
+    (run.root / "01-best_of_n").mkdir()  # another config's folder on disk: this config's best_of_n is 02
+    (run.root / "01-best_of_n" / "manifest.json").write_text("{}")
+    with pytest.raises(StageError, match="02-best_of_n: stage 'best_of_n' has not finished"):
+        ctx.locate("stage:best_of_n/sft.jsonl")
+    folder = run.stage_path(2, "best_of_n")
+    folder.mkdir()
+    (folder / "manifest.json").write_text("{}")
+    (folder / "sft.jsonl").write_text('{"messages": []}\n')
+    assert ctx.locate("stage:best_of_n/sft.jsonl") == (str(folder / "sft.jsonl"), {"best_of_n": folder})
+    assert ctx.locate("stage:best_of_n") == (str(folder), {"best_of_n": folder})
+    assert ctx.locate("catalog:smollm2-135m-instruct") == ("catalog:smollm2-135m-instruct", {})
+    with pytest.raises(StageError, match="stage 'best_of_n' wrote: manifest.json, sft.jsonl"):
+        ctx.locate("stage:best_of_n/preferences.jsonl")
+    with pytest.raises(DataError, match="written stage:best_of_n/sft.jsonl"):  # the old STAGE/FILE spelling
+        resolve_data_file(ctx, "best_of_n/sft.jsonl")

@@ -6,9 +6,9 @@ import sys
 import pytest
 
 from phronesis.errors import StageError
-from phronesis.pipeline import STAGES, load_pipeline_config
+from phronesis.pipeline import STAGES, PipelineContext, load_pipeline_config
 from phronesis.runstore import Run
-from phronesis.stages.evaluate import model_args, stage_model_folder
+from phronesis.stages.evaluate import stage_model_folder, stage_models
 
 
 def test_stage_is_registered_and_config_validates(tmp_path):
@@ -24,6 +24,8 @@ def test_stage_is_registered_and_config_validates(tmp_path):
 
 
 def test_stage_refs_resolve_to_saved_adapters(tmp_path):
+    from types import SimpleNamespace
+
     run = Run(tmp_path, "r")
     stage_dir = run.stage_path(4, "dpo")
     (stage_dir / "adapter").mkdir(parents=True)
@@ -31,8 +33,9 @@ def test_stage_refs_resolve_to_saved_adapters(tmp_path):
     (stage_dir / "manifest.json").write_text(json.dumps({"status": "complete", "fingerprint": "f"}))
     cfg = STAGES["evaluate"].config(models={"base": "catalog:smollm2-135m-instruct",
                                             "aligned": "stage:dpo@system:constitution"})
-    args = model_args(cfg, run)
-    assert args[1] == f"aligned={stage_dir / 'adapter'}@system:constitution"
+    args, inputs = stage_models(cfg, PipelineContext(SimpleNamespace(stages=["a", "b", "c", "dpo", "evaluate"]), run))
+    assert args == ["base=catalog:smollm2-135m-instruct", f"aligned={stage_dir / 'adapter'}@system:constitution"]
+    assert inputs == {"dpo": stage_dir}
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(StageError, match="no saved model"):

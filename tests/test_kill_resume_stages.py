@@ -24,9 +24,10 @@ critique_revise: {{prompt_sets: [s], rounds: 1, few_shot: false, temperature: 1.
                   max_new_tokens_answer: 12, max_new_tokens_critique: 8, max_new_tokens_revision: 12,
                   filters: {{drop_truncated: false, drop_descriptions: false, max_critique_overlap: 1.0}}}}
 virtue_dialogues: {{prompt_sets: [s], max_new_tokens: 10, chunk_size: 2}}
-label_preferences: {{source: critique, virtue: true, chunk_size: 2}}
+label_preferences: {{pairs: 'stage:critique_revise/preferences.jsonl', dialogues: 'stage:virtue_dialogues/dialogues.jsonl',
+                    chunk_size: 2}}
 judge: {{kind: learned, skip_gate: true}}
-sft: {{data: [critique_revise/sft.jsonl], lora: {{r: 4, alpha: 8}},
+sft: {{data: ['stage:critique_revise/sft.jsonl'], lora: {{r: 4, alpha: 8}},
       trl: {{max_steps: 6, save_steps: 1, per_device_train_batch_size: 2, max_length: 128, learning_rate: 0.01}}}}
 """)
     return config

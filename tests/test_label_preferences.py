@@ -1,5 +1,6 @@
 import json
 
+import pytest
 
 from judge_fakes import MarkerJudge
 from phronesis.constitution import load_constitution, load_framework
@@ -30,7 +31,7 @@ def test_three_virtue_sets_follow_the_votes_and_drop_ties(tmp_path):
             {"id": "d2", "prompt": "x", "conversations": [conversation("BAD", "BAD", "GOOD"),
                                                           conversation("GOOD", "GOOD", "BAD")]}]
     framework = load_framework()
-    cfg = LabelPreferencesConfig(virtue=True)
+    cfg = LabelPreferencesConfig(dialogues="stage:virtue_dialogues/dialogues.jsonl")
     decisions = label_virtue(MarkerJudge(), rows, framework, cfg, RowCheckpoint(tmp_path / "ck.jsonl"))
     sets, counts = virtue_sets(rows, decisions, framework)
     assert [r["chosen"][-1]["content"] for r in sets["action"]] == ["answer GOOD", "answer GOOD"]
@@ -88,3 +89,21 @@ def test_gate_uses_unseen_pairs_when_the_judge_was_trained_on_the_calibration_se
     assert gate["pairs"] == "builtin:judge/heldout.jsonl" and gate["in_sample"] is False and gate["passed"]
     heldout = {row["prompt"] for row in map(json.loads, open(builtin_path("judge/heldout.jsonl")))}
     assert oracle.prompts and all(p in heldout for p in oracle.prompts)
+
+
+def test_pairs_may_be_a_pair_file_or_generates_answers(tmp_path):
+    from phronesis.errors import DataError, StageError
+    from phronesis.io import atomic_write_jsonl
+    from phronesis.stages.label_preferences_run import _cai_rows
+
+    answers, pairs = tmp_path / "answers.jsonl", tmp_path / "pairs.jsonl"
+    atomic_write_jsonl(answers, [{"id": "g/1", "prompt": "q", "completions": ["a", "b"]}])
+    assert _cai_rows(answers) == [{"id": "g/1", "prompt": "q", "chosen": "a", "rejected": "b", "principles": []}]
+    atomic_write_jsonl(pairs, [{"id": "c/1", "prompt": "q", "chosen": "a", "rejected": "b"}])
+    assert _cai_rows(pairs)[0]["chosen"] == "a"
+    atomic_write_jsonl(answers, [{"id": "g/1", "prompt": "q", "completions": ["a"]}])
+    with pytest.raises(StageError, match="one completion each"):
+        _cai_rows(answers)
+    atomic_write_jsonl(pairs, [{"id": "c/1", "prompt": "q", "chosen": "a"}])
+    with pytest.raises(DataError, match="pairs.jsonl: line 1: missing column 'rejected'"):
+        _cai_rows(pairs)

@@ -140,16 +140,23 @@ def test_a_knob_rl_names_cannot_be_set_again_in_the_trl_or_ppo_block():
 def test_init_auto_starts_from_this_configs_sft_stage_not_any_folder_on_disk(tmp_path):
     from types import SimpleNamespace
 
+    from phronesis.errors import ConfigError, StageError
+    from phronesis.pipeline import PipelineContext
     from phronesis.policy_inputs import init_inputs
     from phronesis.runstore import Run
 
     run = Run(tmp_path, "r")
     (run.root / "01-sft").mkdir()
     (run.root / "01-sft" / "manifest.json").write_text('{"status": "complete"}')  # left by another config
-    ctx = lambda stages: SimpleNamespace(run=run, config=SimpleNamespace(stages=stages))  # noqa: E731
+    ctx = lambda stages: PipelineContext(SimpleNamespace(stages=stages), run)  # noqa: E731
     assert init_inputs(ctx(["dpo", "evaluate"]), "auto") == {}
     assert init_inputs(ctx(["sft", "dpo"]), "auto") == {"sft": run.root / "01-sft"}
-    assert init_inputs(ctx(["dpo"]), "sft") == {"sft": run.root / "01-sft"}  # asked for explicitly
+    assert init_inputs(ctx(["sft", "dpo"]), "stage:sft") == {"sft": run.root / "01-sft"}  # asked for explicitly
+    assert init_inputs(ctx(["sft", "dpo"]), "base") == {}
+    with pytest.raises(ConfigError, match="'sft' is not a stage of this config"):
+        init_inputs(ctx(["dpo"]), "stage:sft")
+    with pytest.raises(StageError, match="02-sft: stage 'sft' has not finished"):  # this config's sft is second
+        init_inputs(ctx(["generate", "sft", "dpo"]), "auto")
 
 
 def test_a_merged_sft_start_is_published_in_the_stage_folder_so_its_adapter_survives_cleaning(
@@ -161,6 +168,7 @@ def test_a_merged_sft_start_is_published_in_the_stage_folder_so_its_adapter_surv
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from phronesis.modelref import ModelSpec
+    from phronesis.pipeline import PipelineContext
     from phronesis.policy_inputs import starting_model
     from phronesis.runstore import Run
 
@@ -171,8 +179,8 @@ def test_a_merged_sft_start_is_published_in_the_stage_folder_so_its_adapter_surv
     peft_model.save_pretrained(sft / "adapter")
     AutoTokenizer.from_pretrained(str(tiny_model_dir)).save_pretrained(sft / "adapter")
     (sft / "manifest.json").write_text('{"status": "complete"}')
-    ctx = SimpleNamespace(run=run, config=SimpleNamespace(stages=["sft", "dpo"]),
-                          model_spec=lambda name: ModelSpec(ref=str(tiny_model_dir)))
+    ctx = PipelineContext(SimpleNamespace(stages=["sft", "dpo"], models={"policy": ModelSpec(ref=str(tiny_model_dir))}),
+                          run)
     stage = run.root / "02-dpo"
     stage.mkdir()
     start, inputs = starting_model(ctx, "policy", "auto", stage)

@@ -94,7 +94,7 @@ def trained_run(tmp_path_factory):
     import json
 
     run = tmp_path_factory.mktemp("trained")
-    write_stage(run, "02-sft", {"data": ["best_of_n/sft.jsonl"]}, {"rows": 112, "steps": 3, "final_loss": 1.76},
+    write_stage(run, "02-sft", {"data": ["stage:best_of_n/sft.jsonl"]}, {"rows": 112, "steps": 3, "final_loss": 1.76},
                 {"trainer/train_log.jsonl": [{"step": s, "loss": 2.0 - s / 10} for s in range(1, 4)],
                  ".work/train_log.jsonl": [{"step": 1, "loss": 99.0}]})
     write_stage(run, "03-train_reward", {"aggregator": {"name": "mean_minus_std", "k": 0.5}})

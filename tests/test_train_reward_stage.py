@@ -31,11 +31,11 @@ def test_undecided_rows_are_skipped_and_strings_become_messages():
     assert skipped == 1 and rows[0]["prompt"] == [{"role": "user", "content": "q"}]
 
 
-def test_set_spec_needs_exactly_one_source():
+def test_set_spec_takes_one_file_reference():
     with pytest.raises(ValueError):
         PreferenceSetSpec(name="x")
-    with pytest.raises(ValueError):
-        PreferenceSetSpec(name="x", stage="label_preferences", path="f.jsonl")
+    with pytest.raises(ValueError, match="stage"):  # the old `{stage, file}` spelling is refused, not ignored
+        PreferenceSetSpec(name="x", stage="label_preferences", data="f.jsonl")
 
 
 def test_train_sets_calls_trainer_per_set_and_resumes_finished_sets(tmp_path):
@@ -45,7 +45,7 @@ def test_train_sets_calls_trainer_per_set_and_resumes_finished_sets(tmp_path):
         calls.append((out_dir.name, len(train), len(heldout), trl))
         return {"steps": 1, "eval_accuracy": 0.5}
 
-    cfg = TrainRewardConfig(sets=[{"name": "a", "path": "x"}, {"name": "b", "path": "y"}],
+    cfg = TrainRewardConfig(sets=[{"name": "a", "data": "x"}, {"name": "b", "data": "y"}],
                             heldout_fraction=0.2, max_train_rows=6, trl={"max_steps": 7})
     sets = {"a": _rows(10, "a"), "b": _rows(5, "b")}
     out = train_sets(sets, "base", "base", tmp_path, tmp_path / ".work", cfg, 0, fake_train)
@@ -63,7 +63,7 @@ def test_a_set_that_cannot_train_is_named_in_the_error(tmp_path):
             raise DataError("reward training: all 4 pairs exceed max_length=256")
         return {"steps": 1}
 
-    cfg = TrainRewardConfig(sets=[{"name": "a", "path": "x"}, {"name": "b", "path": "y"}])
+    cfg = TrainRewardConfig(sets=[{"name": "a", "data": "x"}, {"name": "b", "data": "y"}])
     with pytest.raises(DataError, match=r"^train_reward: set 'b': reward training: all 4 pairs exceed"):
         train_sets({"a": _rows(5, "a"), "b": _rows(5, "b")}, "base", "base", tmp_path, tmp_path / ".work", cfg, 0,
                    fake_train)
@@ -112,8 +112,8 @@ def test_stage_writes_adapters_and_an_ensemble_then_rm_eval_reads_it(tiny_model_
     config = PipelineConfig.model_validate({
         "run": {"name": "t", "dir": str(tmp_path / "runs")}, "models": {"policy": str(tiny_model_dir)},
         "stages": ["train_reward"],
-        "train_reward": {"sets": [{"name": "action", "path": str(tmp_path / "action.jsonl")},
-                                  {"name": "motivation", "path": str(tmp_path / "motivation.jsonl")}],
+        "train_reward": {"sets": [{"name": "action", "data": str(tmp_path / "action.jsonl")},
+                                  {"name": "motivation", "data": str(tmp_path / "motivation.jsonl")}],
                          "min_calibration": 8,  # 2 sets x 2 held-out pairs x (chosen, rejected)
                          "trl": {"max_steps": 2, "per_device_train_batch_size": 4, "eval_steps": 2}}})
     outcome = run_pipeline(config)[0]
@@ -138,7 +138,7 @@ def test_too_few_held_out_completions_to_fit_z_scores_stop_the_stage(tmp_path):
     from phronesis.errors import StageError
     from phronesis.stages.train_reward import calibrate_and_save
 
-    cfg = TrainRewardConfig(sets=[{"name": "a", "path": "a.jsonl"}])
+    cfg = TrainRewardConfig(sets=[{"name": "a", "data": "a.jsonl"}])
     with pytest.raises(StageError, match="10 held-out completions.*min_calibration is 32"):
         calibrate_and_save(tmp_path, ["a"], cfg, ["q"] * 10, ["x"] * 10, lambda paths: {})
     assert not (tmp_path / "ensemble.json").exists()

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from pydantic import Field, field_validator, model_validator
 
 from .config import StrictModel, load_config
 from .constitution import ConstitutionConfig
-from .errors import ConfigError, did_you_mean
+from .errors import ConfigError, StageError, did_you_mean
 from .modelref import ModelSpec
 from .progress import info
 from .runstore import Run, StageOutcome, file_fingerprint, remove_if_empty, validate_run_name
@@ -35,6 +35,37 @@ from .stages.train_reward import TrainRewardConfig
 from .stages.virtue_dialogues import VirtueDialoguesConfig
 
 DEFAULT_CONFIG = "configs/demo.yaml"
+# The one way a config names what an earlier stage of the same run wrote: `stage:NAME` (its folder, or the
+# model it saved) or `stage:NAME/PATH` (a file or folder inside it).
+STAGE_REF = "stage:"
+
+
+def config_strings(value: Any, where: str) -> Iterator[tuple[str, str]]:
+    """(key path, string) for every string inside a section's dumped config."""
+    if isinstance(value, str):
+        yield where, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from config_strings(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from config_strings(item, f"{where}[{i}]")
+
+
+def named_file(value: str) -> Path | None:
+    """The existing file a config string names by path, else None (model refs, words, `stage:` references)."""
+    if value.startswith(STAGE_REF) or "\n" in value or len(value) > 4096:
+        return None
+    try:
+        path = Path(value).expanduser()
+        return path if path.is_file() else None
+    except (OSError, ValueError):  # not a path at all: too long a name, a NUL byte
+        return None
+
+
+def ref_stage(ref: str) -> str:
+    """The stage a `stage:NAME[/PATH][@SYSTEM]` reference names."""
+    return ref[len(STAGE_REF):].partition("/")[0].partition("@")[0]
 
 
 @dataclass(frozen=True)
@@ -134,6 +165,18 @@ class _PipelineBase(StrictModel):
                     raise ValueError(f"{stage}.prompt_sets names {set_name!r}, which is not in `prompts:`")
         return self
 
+    @model_validator(mode="after")
+    def _upstream_refs_name_earlier_stages(self):
+        """Upstream outputs come from the config, not from whatever folders are on disk: a `stage:` reference
+        must name a stage listed before the one that reads it."""
+        for i, stage in enumerate(self.stages):
+            section = getattr(self, stage, None)
+            for where, ref in config_strings(section.model_dump(mode="json") if section else {}, stage):
+                if ref.startswith(STAGE_REF) and ref_stage(ref) not in self.stages[:i]:
+                    raise ValueError(f"{where}: {ref!r} names no stage listed before {stage!r} in `stages:` "
+                                     f"({', '.join(self.stages)})")
+        return self
+
 
 class PipelineConfig(_PipelineBase):
     """The whole YAML: run, models, prompts, stages, the shared sections, and one section per stage (each
@@ -185,6 +228,26 @@ class PipelineContext:
     def section(self, stage: str) -> Any:
         return getattr(self.config, stage)
 
+    def locate(self, value: str) -> tuple[str, dict[str, Path]]:
+        """A `stage:NAME[/PATH]` reference -> (that path in this run's finished NAME folder, {NAME: the folder},
+        an input of the reading stage); any other value (a file, a model ref) as it is, with no input. The
+        folder is the one this config's `stages:` gives NAME, never another that happens to be on disk."""
+        if not value.startswith(STAGE_REF):
+            return value, {}
+        name, _, inner = value[len(STAGE_REF):].partition("/")
+        if name not in self.config.stages:
+            raise ConfigError(f"{value}: {name!r} is not a stage of this config (stages: "
+                              f"{', '.join(self.config.stages)})")
+        folder = self.run.stage_path(self.index(name), name)
+        if not (folder / "manifest.json").exists():
+            raise StageError(f"{folder}: stage {name!r} has not finished; run it first "
+                             f"(phronesis run --only {name})")
+        path = folder / inner if inner else folder
+        if not path.exists():
+            raise StageError(f"{value}: {path} does not exist; stage {name!r} wrote: "
+                             f"{', '.join(sorted(p.name for p in folder.iterdir()))}")
+        return str(path), {name: folder}
+
     def model_spec(self, name: str) -> ModelSpec:
         if name not in self.config.models:
             raise ConfigError(f"models.{name}: not configured (have: {', '.join(self.config.models)})")
@@ -208,7 +271,9 @@ class PipelineContext:
         return rows
 
     def fingerprint_inputs(self, stage: str) -> dict[str, Any]:
-        """The config a stage's fingerprint covers: its section, its models and its prompt data."""
+        """The config a stage's fingerprint covers: its section, its models, its prompt data and the contents
+        of every file its section names by path (an upstream stage's files count through that stage's own
+        fingerprint)."""
         section = self.section(stage)
         used_models = {getattr(section, a) for a in ("model", "judge_model", "embedder", "teacher")
                        if getattr(section, a, None) in self.config.models}
@@ -216,7 +281,9 @@ class PipelineContext:
         inputs = {"section": section.model_dump(mode="json"),
                   "models": {m: self.config.models[m].model_dump(mode="json") for m in sorted(used_models)},
                   "prompts": {s: [self.config.prompts[s].model_dump(mode="json"),
-                                  source_fingerprint(self.config.prompts[s])] for s in sets}}
+                                  source_fingerprint(self.config.prompts[s])] for s in sets},
+                  "files": {value: file_fingerprint(path) for _, value in config_strings(section.model_dump(mode="json"), stage)
+                            if (path := named_file(value)) is not None}}
         selection = getattr(section, "select", None)
         if selection is not None:  # the validation files choose the published checkpoint, with the goal
             inputs["selection"] = {"harmful": source_fingerprint(selection.harmful),

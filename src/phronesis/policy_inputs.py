@@ -1,13 +1,15 @@
 """Where policy stages get their data and starting model: upstream stage files or plain paths.
 
-A data entry "critique_revise/sft.jsonl" means file sft.jsonl in this run's finished
-`critique_revise` stage folder; anything else is a path to a JSONL file.
+A data entry "stage:critique_revise/sft.jsonl" means file sft.jsonl in this run's finished
+`critique_revise` stage folder (see pipeline.STAGE_REF); anything else is a path to a JSONL file.
 """
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from .errors import DataError, StageError
 from .io import read_jsonl
@@ -15,28 +17,30 @@ from .runstore import CHECKPOINT_DIR
 from .sources import builtin_path
 
 BUNDLED_CHAT_TEMPLATE = "chat_templates/smollm2_assistant_mask.jinja"
+# Where DPO and RL start: `auto` (this config's sft stage if it has one, else the base), `base`, or the model
+# an earlier stage saved (`stage:sft`: its merged/ folder, or its adapter/ merged onto this stage's base).
+Init = Annotated[str, Field(pattern=r"^(auto|base|stage:[a-z_]+)$")]
 
 
-def resolve_data_file(run: Any, entry: str) -> tuple[Path, str | None]:
-    """(file path, upstream stage name or None) for one `data:` entry."""
-    stage, sep, name = entry.partition("/")
-    if sep and "/" not in name and not Path(entry).exists() and not stage.startswith("."):
-        return run.find_stage(stage) / name, stage
-    path = Path(entry).expanduser()
+def resolve_data_file(ctx: Any, entry: str) -> tuple[Path, dict[str, Path]]:
+    """(file path, {upstream stage: its folder} or {}) for one `data:` entry."""
+    located, inputs = ctx.locate(entry)
+    path = Path(located).expanduser()
     if not path.is_file():
-        raise DataError(f"{entry}: no such data file (use STAGE/FILE for an upstream stage, or a path)")
-    return path, None
+        stage = entry.partition("/")[0]
+        hint = f"; an upstream stage's file is written stage:{entry}" if stage in ctx.config.stages else ""
+        raise DataError(f"{entry}: no such data file{hint}")
+    return path, inputs
 
 
-def load_rows(run: Any, entries: list[str], required: list[str], max_rows: int | None = None
+def load_rows(ctx: Any, entries: list[str], required: list[str], max_rows: int | None = None
               ) -> tuple[list[dict[str, Any]], dict[str, Path]]:
     """Concatenate the rows of every entry; returns rows and the upstream stage folders they came from."""
     rows: list[dict[str, Any]] = []
     inputs: dict[str, Path] = {}
     for entry in entries:
-        path, stage = resolve_data_file(run, entry)
-        if stage is not None:
-            inputs[stage] = path.parent
+        path, found = resolve_data_file(ctx, entry)
+        inputs.update(found)
         rows += read_jsonl(path, required=required)
     if not rows:
         raise DataError(f"{', '.join(entries)}: no training rows")
@@ -70,7 +74,7 @@ def chat_template_path(value: str | None) -> str | None:
 
 
 def starting_model(ctx: Any, model_name: str, init: str, stage_dir: Path) -> tuple[str, dict[str, Path]]:
-    """The model a stage trains from: the base, or the SFT stage's result (merged if it is an adapter).
+    """The model a stage trains from: the base, or an earlier stage's model, usually SFT's (merged if an adapter).
 
     With LoRA on top, "adapter disabled" then means exactly this starting model,
     so DPO/RL's reference is the SFT model (or the base when init is "base").
@@ -83,36 +87,26 @@ def starting_model(ctx: Any, model_name: str, init: str, stage_dir: Path) -> tup
     inputs = init_inputs(ctx, init)
     if not inputs:
         return base, {}
-    sft_dir = inputs["sft"]
-    if (sft_dir / "merged").is_dir():
-        return str(sft_dir / "merged"), inputs
-    if not (sft_dir / "adapter").is_dir():
-        raise StageError(f"{sft_dir}: has neither merged/ nor adapter/; rerun the sft stage")
+    ((name, folder),) = inputs.items()
+    if (folder / "merged").is_dir():
+        return str(folder / "merged"), inputs
+    if not (folder / "adapter").is_dir():
+        raise StageError(f"{folder}: has neither merged/ nor adapter/ (init names stage {name!r}, which saved no model)")
     merged = (stage_dir / "start_model").resolve()  # absolute: the adapter records it as its base
     if not (merged / "config.json").exists():
         from .lora import merge_adapter
 
         partial = stage_dir / CHECKPOINT_DIR / "start_model"  # renamed into place whole: a kill leaves no half model
-        merge_adapter(base, sft_dir / "adapter", partial)
+        merge_adapter(base, folder / "adapter", partial)
         shutil.rmtree(merged, ignore_errors=True)
         partial.rename(merged)
     return str(merged), inputs
 
 
 def init_inputs(ctx: Any, init: str) -> dict[str, Path]:
-    """The upstream folders `starting_model` will read, known before the stage runs (for its fingerprint)."""
-    # auto: this config's own sft stage, never an sft folder another config happened to leave on disk
-    if init == "sft" or (init == "auto" and "sft" in ctx.config.stages):
-        return {"sft": ctx.run.find_stage("sft")}
-    return {}
-
-
-def resolve_stage_ref(run: Any, ref: str) -> tuple[str, dict[str, Path]]:
-    """`stage:NAME` -> that finished stage folder of this run (and it as an input); anything else as is."""
-    if not ref.startswith("stage:"):
-        return ref, {}
-    name = ref[len("stage:"):]
-    folder = run.find_stage(name)
-    return str(folder), {name: folder}
+    """The upstream folder `starting_model` will read ({} for the base), known before the stage runs."""
+    if init == "auto":  # this config's own sft stage, never an sft folder another config left on disk
+        init = "stage:sft" if "sft" in ctx.config.stages else "base"
+    return {} if init == "base" else ctx.locate(init)[1]
 
 

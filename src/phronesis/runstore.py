@@ -157,16 +157,6 @@ class Run:
     def stage_path(self, index: int, name: str) -> Path:
         return self.root / f"{index:02d}-{name}"
 
-    def find_stage(self, name: str) -> Path:
-        """The finished folder of stage `name`; a one-line error if it is missing or unfinished."""
-        matches = sorted(self.root.glob(f"[0-9][0-9]-{name}"))
-        if not matches:
-            raise StageError(f"{self.root}: no '{name}' stage folder; run the '{name}' stage first")
-        path = matches[-1]
-        if not (path / "manifest.json").exists():
-            raise StageError(f"{path}: missing manifest.json (the stage never finished); "
-                             f"rerun the pipeline to complete it")
-        return path
 
 
 def load_manifest(stage_path: Path) -> dict[str, Any]:

@@ -4,20 +4,20 @@ Set beta and loss_type in the `trl:` block. Several preference files are concate
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field
 
 from ..checkpoint_selection import CheckpointSelection, publish, selection_prompts, trainer_overrides
 from ..config import StrictModel
 from ..lora import LoraSettings
-from ..policy_inputs import init_inputs, load_rows, repeat_rows, starting_model
+from ..policy_inputs import Init, init_inputs, load_rows, repeat_rows, starting_model
 
 
 class DPOStageConfig(StrictModel):
     model: str = "policy"
-    init: Literal["auto", "sft", "base"] = "auto"  # auto: the sft stage's model when this config has an sft stage
-    data: list[str] = ["label_preferences/preferences.jsonl"]
+    init: Init = "auto"  # auto: the sft stage's model when this config has an sft stage (policy_inputs.Init)
+    data: list[str] = ["stage:label_preferences/preferences.jsonl"]  # stage:NAME/FILE or paths; concatenated
     max_rows: int | None = None
     repeat: dict[str, int] = Field(default_factory=dict)  # prompt set -> copies of its pairs, as sft.repeat
     lora: LoraSettings = LoraSettings()
@@ -30,7 +30,7 @@ def run(ctx) -> Any:
     from ..trl_adapter import train_dpo
 
     cfg: DPOStageConfig = ctx.section("dpo")
-    rows, inputs = load_rows(ctx.run, cfg.data, required=["prompt", "chosen", "rejected"], max_rows=cfg.max_rows)
+    rows, inputs = load_rows(ctx, cfg.data, required=["prompt", "chosen", "rejected"], max_rows=cfg.max_rows)
     rows = repeat_rows(rows, cfg.repeat, key="dpo.repeat")
     inputs.update(init_inputs(ctx, cfg.init))
 

@@ -27,26 +27,26 @@ def stage_model_folder(stage_dir: Path) -> Path:
     raise StageError(f"{stage_dir}: no saved model (adapter_config.json or config.json) to evaluate")
 
 
-def stage_reward_models(cfg: EvaluateConfig, run) -> tuple[dict[str, str], dict[str, Path]]:
+def stage_reward_models(cfg: EvaluateConfig, ctx) -> tuple[dict[str, str], dict[str, Path]]:
     """`reward_models` with `stage:NAME/SUBFOLDER` resolved inside this run; and those stages, as inputs."""
     paths, inputs = {}, {}
     for name, ref in cfg.reward_models.items():
-        if ref.startswith("stage:"):
-            stage, _, sub = ref[len("stage:"):].partition("/")
-            inputs[stage] = run.find_stage(stage)
-            ref = str(inputs[stage] / sub) if sub else str(inputs[stage])
-        paths[name] = ref
+        paths[name], found = ctx.locate(ref)
+        inputs.update(found)
     return paths, inputs
 
 
-def model_args(cfg: EvaluateConfig, run) -> list[str]:
-    args = []
+def stage_models(cfg: EvaluateConfig, ctx) -> tuple[list[str], dict[str, Path]]:
+    """`NAME=REF[@SYSTEM]` per model, a `stage:NAME` ref made the model that stage saved; and those stages."""
+    args, inputs = [], {}
     for name, ref in cfg.models.items():
-        if ref.startswith("stage:"):
-            stage, _, system = ref[len("stage:"):].partition("@")
-            ref = str(stage_model_folder(run.find_stage(stage))) + (f"@{system}" if system else "")
-        args.append(f"{name}={ref}")
-    return args
+        ref, at, system = ref.partition("@") if ref.startswith("stage:") else (ref, "", "")
+        folder, found = ctx.locate(ref)
+        if found:
+            folder = str(stage_model_folder(Path(folder)))
+        args.append(f"{name}={folder}{at}{system}")
+        inputs.update(found)
+    return args, inputs
 
 
 def run(ctx) -> Any:
@@ -56,13 +56,12 @@ def run(ctx) -> Any:
     from ..runstore import run_stage
 
     cfg: EvaluateConfig = ctx.section("evaluate").model_copy(update={"constitution": ctx.config.constitution})
-    inputs = {ref[len("stage:"):].split("@")[0]: ctx.run.find_stage(ref[len("stage:"):].split("@")[0])
-              for ref in cfg.models.values() if ref.startswith("stage:")}
-    reward_paths, reward_inputs = stage_reward_models(cfg, ctx.run)
+    model_refs, inputs = stage_models(cfg, ctx)
+    reward_paths, reward_inputs = stage_reward_models(cfg, ctx)
     inputs.update(reward_inputs)
 
     def body(stage) -> dict[str, Any]:
-        models = parse_models(model_args(cfg, ctx.run), cfg.constitution.load())
+        models = parse_models(model_refs, cfg.constitution.load())
         eval_cfg = EvalConfig.model_validate({**cfg.model_dump(exclude={"models"}), "reward_models": reward_paths})
         metrics = run_evaluation(models, eval_cfg, stage.path, runs=[ctx.run.root])
         stage.counts.update(metrics=len(metrics["metrics"]), models=len(models))

@@ -1,15 +1,15 @@
 """Stage `label_preferences`: a judge orders response pairs into chosen/rejected.
 
-(a) CAI pairs: the critique stage's revision-vs-initial pairs (or two sampled answers
+(a) CAI pairs (`pairs:`): the critique stage's revision-vs-initial pairs (or two sampled answers
     from `generate`), judged under sampled relevant principles → `preferences.jsonl`.
-(b) Virtue pairs: the two dialogues per prompt from `virtue_dialogues`, judged per
+(b) Virtue pairs (`dialogues:`): the two dialogues per prompt from `virtue_dialogues`, judged per
     dimension on every virtue; votes decide → `virtue_<dimension>.jsonl`; ties dropped.
 (c) A confidence filter keeps pairs with |p − 0.5| ≥ threshold.
 Before labelling, the judge gate checks the judge on the bundled calibration pairs.
 """
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from typing import Literal, Optional, Sequence
 
 from ..config import StrictModel
 from ..constitution import Constitution, VirtueFramework
@@ -23,8 +23,11 @@ from .virtue_dialogues import dimension_turns
 STAGE = "label_preferences"
 
 class LabelPreferencesConfig(StrictModel):
-    source: Literal["critique", "generate", "none"] = "critique"  # where the CAI pairs come from
-    virtue: bool = False  # also label the virtue_dialogues stage's dialogues
+    # The CAI pairs to order: rows {id, prompt, chosen, rejected} (critique_revise's revision vs initial
+    # answer) or generate's answers.jsonl rows {id, completions} (two samples make a pair); null: none.
+    pairs: Optional[str] = "stage:critique_revise/preferences.jsonl"
+    # Dialogues to label per virtue, e.g. stage:virtue_dialogues/dialogues.jsonl; null: none.
+    dialogues: Optional[str] = None
     principles_per_pair: int = 2  # sampled from the row's relevant principles (all active ones if none)
     confidence_threshold: float = 0.0  # keep |p − 0.5| ≥ this
     virtue_vote: Literal["votes", "probability"] = "votes"

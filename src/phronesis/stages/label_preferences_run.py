@@ -10,16 +10,28 @@ from .label_preferences import (STAGE, LabelPreferencesConfig, cai_rows_from_ans
                                 label_cai, label_virtue, virtue_sets)
 
 
-def _inputs(ctx, cfg: LabelPreferencesConfig) -> dict[str, Path]:
-    inputs = {}
-    if cfg.source != "none":
-        upstream = "critique_revise" if cfg.source == "critique" else "generate"
-        inputs[upstream] = ctx.run.find_stage(upstream)
-    if cfg.virtue:
-        inputs["virtue_dialogues"] = ctx.run.find_stage("virtue_dialogues")
-    if not inputs:
-        raise StageError("label_preferences: nothing to label (source: none and virtue: false)")
-    return inputs
+def _files(ctx, cfg: LabelPreferencesConfig) -> tuple[dict[str, Path], dict[str, Path]]:
+    """({"pairs"/"dialogues": file}, the upstream stage folders they are in)."""
+    files, inputs = {}, {}
+    for key in ("pairs", "dialogues"):
+        if getattr(cfg, key) is not None:
+            path, found = ctx.locate(getattr(cfg, key))
+            files[key] = Path(path).expanduser()
+            inputs.update(found)
+    if not files:
+        raise StageError("label_preferences: nothing to label (pairs and dialogues are both null)")
+    return files, inputs
+
+
+def _cai_rows(path: Path) -> list:
+    """Pairs as they are, or generate's answers (rows with `completions`) made into pairs."""
+    rows = read_jsonl(path)
+    if "completions" in rows[0] and "chosen" not in rows[0]:
+        pairs = cai_rows_from_answers(read_jsonl(path, required=("id", "prompt", "completions")))
+        if not pairs:
+            raise StageError(f"{path}: answers with one completion each; generate.n >= 2 makes pairs")
+        return pairs
+    return read_jsonl(path, required=("id", "prompt", "chosen", "rejected"))
 
 
 def _gated_judge(ctx):
@@ -39,21 +51,16 @@ def _gated_judge(ctx):
 def _require_principled_where_asked(judge, cfg, inverted: bool) -> None:
     from ..judges import require_principled
 
-    if cfg.virtue:
-        require_principled(judge, "label_preferences.virtue (per-virtue votes)")
+    if cfg.dialogues is not None:
+        require_principled(judge, "label_preferences.dialogues (per-virtue votes)")
     if inverted:
         require_principled(judge, "label_preferences with constitution.invert")
-    if cfg.source != "none" and cfg.principles_per_pair > 1:
+    if cfg.pairs is not None and cfg.principles_per_pair > 1:
         require_principled(judge, "label_preferences.principles_per_pair > 1")
 
 
-def _label_cai_files(ctx, cfg, judge, inputs, stage) -> None:
-    if "critique_revise" in inputs:
-        rows = read_jsonl(inputs["critique_revise"] / "preferences.jsonl", required=("id", "prompt", "chosen", "rejected"))
-    else:
-        rows = cai_rows_from_answers(read_jsonl(inputs["generate"] / "answers.jsonl", required=("id", "completions")))
-        if not rows:
-            raise StageError(f"{inputs['generate']}/answers.jsonl: needs generate.n >= 2 to make pairs")
+def _label_cai_files(ctx, cfg, judge, path: Path, stage) -> None:
+    rows = _cai_rows(path)
     labelled = label_cai(judge, rows, ctx.config.constitution.load(), cfg, ctx.seed, stage.checkpoint("cai"))
     kept, counts = confidence_filter(labelled, cfg.confidence_threshold)
     atomic_write_jsonl(stage.file("preferences.jsonl"), kept)
@@ -62,9 +69,9 @@ def _label_cai_files(ctx, cfg, judge, inputs, stage) -> None:
                       "p_chosen": round(r["p_chosen"], 3)} for r in kept[:3]]
 
 
-def _label_virtue_files(ctx, cfg, judge, inputs, stage) -> None:
+def _label_virtue_files(ctx, cfg, judge, path: Path, stage) -> None:
     framework = ctx.config.constitution.load_framework()
-    dialogues = read_jsonl(inputs["virtue_dialogues"] / "dialogues.jsonl", required=("id", "conversations"))
+    dialogues = read_jsonl(path, required=("id", "conversations"))
     decisions = label_virtue(judge, dialogues, framework, cfg, stage.checkpoint("virtue"))
     sets, counts = virtue_sets(dialogues, decisions, framework)
     for dimension, rows in sets.items():
@@ -78,7 +85,7 @@ def run_label_preferences(ctx) -> Any:
     from ..runstore import run_stage
 
     cfg: LabelPreferencesConfig = ctx.section(STAGE)
-    inputs = _inputs(ctx, cfg)
+    files, inputs = _files(ctx, cfg)
     config = {**ctx.fingerprint_inputs(STAGE), "judge": judge_fingerprint(ctx.config.judge),
               "judge_models": {k: v.model_dump(mode="json") for k, v in ctx.config.models.items()
                                if k in (ctx.config.judge.model, ctx.config.judge.embedder)},
@@ -87,10 +94,10 @@ def run_label_preferences(ctx) -> Any:
     def body(stage) -> dict[str, Any]:
         judge, gate = _gated_judge(ctx)
         _require_principled_where_asked(judge, cfg, ctx.config.constitution.invert)
-        if cfg.source != "none":
-            _label_cai_files(ctx, cfg, judge, inputs, stage)
-        if cfg.virtue:
-            _label_virtue_files(ctx, cfg, judge, inputs, stage)
+        if "pairs" in files:
+            _label_cai_files(ctx, cfg, judge, files["pairs"], stage)
+        if "dialogues" in files:
+            _label_virtue_files(ctx, cfg, judge, files["dialogues"], stage)
         return {"judge_gate": gate}
 
     return run_stage(ctx.run, ctx.index(STAGE), STAGE, config, inputs=inputs, body=body, seed=ctx.seed,

@@ -14,7 +14,7 @@ from ..config import StrictModel
 from ..errors import BackendUnavailable, StageError
 from ..io import replace_tree, trim_log
 from ..lora import LoraSettings
-from ..policy_inputs import init_inputs, resolve_stage_ref, starting_model
+from ..policy_inputs import Init, init_inputs, starting_model
 from ..policy_reward import PolicyReward, RewardLog, plot_rewards
 
 
@@ -30,7 +30,7 @@ PPO_NAMED = {"steps": "steps", "kl_coef": "kl_coef", "max_new_tokens": "max_comp
 class RLStageConfig(StrictModel):
     algorithm: Literal["grpo", "rloo", "ppo"] = "grpo"
     model: str = "policy"
-    init: Literal["auto", "sft", "base"] = "auto"
+    init: Init = "auto"
     prompt_sets: list[str] = ["harmful_train"]  # names from `prompts:`; never an evaluation set
     paraphrase_groups: str | None = None  # JSONL of {id, paraphrases} (a path or builtin:NAME); each paraphrase a prompt with group=id
     max_prompts: int | None = Field(64, ge=1)
@@ -147,7 +147,7 @@ def build_reward(ctx, cfg: RLStageConfig, log: RewardLog) -> PolicyReward:
     if cfg.reward_model:
         from ..rewards import load_reward_model
 
-        reward_model = load_reward_model(resolve_stage_ref(ctx.run, cfg.reward_model)[0])
+        reward_model = load_reward_model(ctx.locate(cfg.reward_model)[0])
     members = {}
     if cfg.sage_weight > 0:
         from ..embeddings import TransformersEmbedder
@@ -167,7 +167,7 @@ def run(ctx) -> Any:
     rows = prompt_rows(ctx, cfg)
     inputs = init_inputs(ctx, cfg.init)
     if cfg.reward_model:
-        inputs.update(resolve_stage_ref(ctx.run, cfg.reward_model)[1])
+        inputs.update(ctx.locate(cfg.reward_model)[1])
 
     def body(stage) -> dict[str, Any]:
         from ..hygiene import record_training_prompts

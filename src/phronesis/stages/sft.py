@@ -15,7 +15,7 @@ from ..policy_inputs import BUNDLED_CHAT_TEMPLATE, chat_template_path, load_rows
 
 class SFTStageConfig(StrictModel):
     model: str = "policy"  # the `models:` entry to fine-tune
-    data: list[str] = ["critique_revise/sft.jsonl"]  # STAGE/FILE or paths; concatenated
+    data: list[str] = ["stage:critique_revise/sft.jsonl"]  # stage:NAME/FILE or paths; concatenated
     max_rows: int | None = None
     # prompt set -> copies of its rows, e.g. {benign_train: 2}: weighs a set more in the loss. In the full
     # recipe the benign look-alikes twice cut needless refusals on held-out prompts (see RESULTS.md)
@@ -52,7 +52,7 @@ def run(ctx) -> Any:
     from ..runstore import run_stage
 
     cfg: SFTStageConfig = ctx.section("sft")
-    rows, inputs = load_rows(ctx.run, cfg.data, required=["messages"], max_rows=cfg.max_rows)
+    rows, inputs = load_rows(ctx, cfg.data, required=["messages"], max_rows=cfg.max_rows)
     rows = repeat_rows(rows, cfg.repeat, key="sft.repeat")
 
     def body(stage) -> dict[str, Any]:

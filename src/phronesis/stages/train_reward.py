@@ -11,7 +11,7 @@ import random
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from ..config import StrictModel
 from ..errors import DataError, StageError
@@ -24,22 +24,14 @@ DONE_FILE = "train_summary.json"
 
 
 class PreferenceSetSpec(StrictModel):
-    """A preference set: `{name, stage, file}` from an upstream stage, or `{name, path}`."""
+    """A preference set: a name and its file, an upstream stage's (`stage:NAME/FILE`) or a path."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    stage: Optional[str] = None
-    file: str = "preferences.jsonl"
-    path: Optional[str] = None
-
-    @model_validator(mode="after")
-    def _one_source(self):
-        if (self.stage is None) == (self.path is None):
-            raise ValueError(f"set {self.name!r}: give exactly one of `stage` (with `file`) or `path`")
-        return self
+    data: str
 
 
 def _default_sets() -> list[PreferenceSetSpec]:
-    return [PreferenceSetSpec(name="preferences", stage="label_preferences")]
+    return [PreferenceSetSpec(name="preferences", data="stage:label_preferences/preferences.jsonl")]
 
 
 class TrainRewardConfig(StrictModel):
@@ -148,15 +140,17 @@ def read_set(spec: PreferenceSetSpec, path: Path) -> tuple[list[Row], int]:
 def run(ctx) -> Any:
     """Wrapper: resolve set files, train each RM with TRL, calibrate z-scores, write ensemble.json."""
     from ..modelref import resolve_local_path
-    from ..runstore import file_fingerprint, run_stage
+    from ..runstore import run_stage
     from ..trl_adapter import train_reward_model
 
     cfg: TrainRewardConfig = ctx.section("train_reward")
-    files = {s.name: (ctx.run.find_stage(s.stage) / s.file if s.stage else Path(s.path)) for s in cfg.sets}
-    inputs = {s.stage: ctx.run.find_stage(s.stage) for s in cfg.sets if s.stage}
+    files, inputs = {}, {}
+    for s in cfg.sets:
+        path, found = ctx.locate(s.data)
+        files[s.name] = Path(path).expanduser()
+        inputs.update(found)
     spec = ctx.model_spec(cfg.model)
-    fp = {**ctx.fingerprint_inputs("train_reward"),
-          "files": {n: file_fingerprint(p) for n, p in files.items() if p.exists()}}
+    fp = ctx.fingerprint_inputs("train_reward")
 
     def body(stage) -> dict[str, Any]:
         from ..rewards.lora_rm import MultiAdapterRewardModel
