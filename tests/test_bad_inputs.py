@@ -94,10 +94,13 @@ CASES = [
          {"p.jsonl": GOOD_PROMPTS}, [*RUN, "--set", "prompts.s.limit=-2"], "prompts.s.limit"),
     Case("max_train_rows_negative", cfg("train_reward: {max_train_rows: -1}\n"), {"p.jsonl": GOOD_PROMPTS}, RUN,
          "train_reward.max_train_rows"),
-    Case("trl_unknown_key", cfg("stages: [generate, sft]\nsft: {trl: {max_stepz: 3}}\n"), {"p.jsonl": GOOD_PROMPTS},
+    Case("trl_unknown_key", cfg("stages: [generate, sft]\nsft: {data: ['stage:generate/answers.jsonl'], "
+                                "trl: {max_stepz: 3}}\n"), {"p.jsonl": GOOD_PROMPTS},
          RUN, "sft.trl.max_stepz: not a field of trl.SFTConfig; did you mean 'max_steps'"),
-    Case("trl_negative_max_steps", cfg("stages: [generate, dpo]\ndpo: {trl: {max_steps: -5}}\n"),
+    Case("trl_negative_max_steps", cfg("stages: [generate, dpo]\ndpo: {data: ['{d}/p.jsonl'], trl: {max_steps: -5}}\n"),
          {"p.jsonl": GOOD_PROMPTS}, RUN, "dpo.trl.max_steps"),
+    Case("upstream_stage_not_in_config", cfg("stages: [generate, sft]\n"), {"p.jsonl": GOOD_PROMPTS}, RUN,
+         "sft.data[0]: 'stage:critique_revise/sft.jsonl' names no stage listed before 'sft'"),
     Case("policy_folder_not_a_model", cfg("models: {policy: '{d}/notes'}\n"),
          {"p.jsonl": GOOD_PROMPTS, "notes/readme.txt": "not weights"}, RUN, "not a model folder"),
     Case("api_key_env_holds_a_key", cfg("models: {policy: {ref: 'openai:http://127.0.0.1:9/v1#m', "
