@@ -95,8 +95,8 @@ LAYERS = {
     "models": "backends embeddings lora",
     "feedback": "judges rewards evaluation principle_matching selection revision_filters",
     "training": "trl_adapter ppo policy_reward group_rewards policy_inputs checkpoint_selection",
-    "pipeline": "stages pipeline stage_summary",
-    "surfaces": "cli report serve serve_engine bench __main__",
+    "pipeline": "stages pipeline stage_summary report",
+    "surfaces": "cli serve serve_engine bench __main__",
 }
 
 

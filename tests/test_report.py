@@ -213,3 +213,41 @@ def test_cells_with_fewer_than_20_items_are_flagged_and_others_are_not():
     assert "n<20" not in format_ci({"mean": 0.5, "lo": 0.4, "hi": 0.6, "n": 20})
     assert format_diff({"diff": 0.1, "lo": -0.2, "hi": 0.4, "p": 0.5, "test": "mcnemar", "n": 19}).endswith("n<20")
     assert "n<20" not in format_diff({"diff": 0.1, "lo": 0.0, "hi": 0.2, "p": 0.05, "test": "mcnemar", "n": 50})
+
+
+def test_the_report_stage_writes_the_runs_report_in_its_own_folder_and_redoes_it_when_a_stage_changes(
+        trained_run, tmp_path, capsys):
+    import json
+    from types import SimpleNamespace
+
+    from phronesis.pipeline import STAGES, PipelineContext
+    from phronesis.runstore import Run
+    from phronesis.stages.report import ReportConfig
+
+    shutil.copytree(trained_run, tmp_path / "t")
+    (tmp_path / "t" / "01-best_of_n").mkdir()
+    for folder in ("01-best_of_n", "02-sft", "03-train_reward", "04-rl", "05-evaluate"):
+        manifest = tmp_path / "t" / folder / "manifest.json"
+        old = json.loads(manifest.read_text()) if manifest.exists() else {"status": "complete"}
+        manifest.write_text(json.dumps({**old, "fingerprint": folder}))
+    (tmp_path / "t" / "05-evaluate" / "report.html").unlink()  # built there by the fixture
+    config = SimpleNamespace(stages=["best_of_n", "sft", "train_reward", "rl", "evaluate", "report"],
+                             report=ReportConfig(), models={}, prompts={}, run=SimpleNamespace(seed=0))
+    ctx = PipelineContext(config, Run(tmp_path, "t"))
+    outcome = STAGES["report"].run(ctx)
+    assert outcome.path.name == "06-report" and not outcome.skipped
+    page = (outcome.path / "report.html").read_text()
+    assert "<h1>rl (GRPO, ensemble mean−0.5·std) vs base</h1>" in page  # labels read off the earlier stages
+    assert all(f'alt="{caption}"' in page for caption in ("training loss", "training rewards", "KL to reference"))
+    assert json.loads((outcome.path / "metrics.json").read_text())["base"] == "base"
+    assert not (tmp_path / "t" / "05-evaluate" / "report.html").exists()  # the report lives in its own stage
+    from phronesis.report.build import conclude
+
+    capsys.readouterr()
+    conclude(outcome.path, built=True)  # how `phronesis run` ends: the headline, pointing at this stage's files
+    printed = capsys.readouterr().out
+    assert "held-out evaluation" in printed and "06-report/report.html" in printed.replace("\n", "")
+    assert STAGES["report"].run(ctx).skipped
+    manifest = tmp_path / "t" / "02-sft" / "manifest.json"  # an earlier stage reran: its curves may differ
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "fingerprint": "sft again"}))
+    assert not STAGES["report"].run(ctx).skipped

@@ -21,7 +21,7 @@ from .sources import PromptSetSpec, builtin_path, resolve_source
 from .stage_summary import stage_summary
 from .judges import JudgeConfig
 from .stages import (best_of_n, critique_revise, dpo, evaluate, generate, iterate, iterate_parts, label_preferences,
-                     label_preferences_run, rl, sft, train_reward, virtue_dialogues)
+                     label_preferences_run, report, rl, sft, train_reward, virtue_dialogues)
 from .stages.best_of_n import BestOfNConfig
 from .stages.critique_revise import CritiqueReviseConfig
 from .stages.dpo import DPOStageConfig
@@ -29,6 +29,7 @@ from .stages.evaluate import EvaluateConfig
 from .stages.generate import GenerateConfig
 from .stages.iterate import IterateStageConfig
 from .stages.label_preferences import LabelPreferencesConfig
+from .stages.report import ReportConfig
 from .stages.rl import RLStageConfig
 from .stages.sft import SFTStageConfig
 from .stages.train_reward import TrainRewardConfig
@@ -93,6 +94,7 @@ STAGES: dict[str, StageEntry] = {
     "rl": StageEntry(rl.RLStageConfig, rl.run, "online RL: GRPO, RLOO or PPO"),
     "iterate": StageEntry(iterate.IterateStageConfig, iterate_parts.run, "consistency loop while better"),
     "evaluate": StageEntry(evaluate.EvaluateConfig, evaluate.run, "models vs base, with CIs"),
+    "report": StageEntry(report.ReportConfig, report.run, "report.html: the evaluation, the models' provenance and curves"),
 }
 
 # Top-level sections that are shared by several stages (constitution, judge, ...).
@@ -195,6 +197,7 @@ class PipelineConfig(_PipelineBase):
     rl: RLStageConfig = Field(default_factory=RLStageConfig)
     iterate: IterateStageConfig = Field(default_factory=IterateStageConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
 
 
 def load_pipeline_config(path: str | Path | None, overrides: list[str] = ()) -> PipelineConfig:

@@ -39,11 +39,14 @@ def run(config: Optional[Path] = typer.Argument(None, help="Pipeline YAML. Defau
     set_quiet(quiet)
     cfg = load_pipeline_config(config, overrides or [])
     outcomes = run_pipeline(cfg, force=force, only=only)  # each stage printed its summary line
-    evaluated = [o.path for o in outcomes if (o.path / "metrics.json").is_file()]
-    if evaluated:  # the run ends with the answer: the headline table, and a report built without a second command
-        from ..report.build import conclude
+    # the run ends with the answer: the headline table and the report, the report stage's or, where the
+    # config has none, one built beside the last evaluation's metrics
+    for outcome in reversed(outcomes):
+        if outcome.manifest.get("stage") == "report" or (outcome.path / "metrics.json").is_file():
+            from ..report.build import conclude
 
-        conclude(evaluated[-1])
+            conclude(outcome.path, built=outcome.manifest.get("stage") == "report")
+            break
 
 
 def validate(config: Path = typer.Argument(..., help="Pipeline YAML to check."),

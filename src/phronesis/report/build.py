@@ -89,12 +89,12 @@ def build_report(run_dir: Path, out: Path | None = None) -> list[Path]:
     return paths
 
 
-def conclude(run_dir: Path) -> list[Path]:
-    """How a run ends: build the report, then print the headline table (models named by what they are),
-    the sentence and where the report and metrics are."""
+def conclude(run_dir: Path, built: bool = False) -> list[Path]:
+    """How a run ends: build the report (unless a report stage `built` it in `run_dir`), then print the
+    headline table (models named by what they are), the sentence and where the report and metrics are."""
     from .tables import print_headline
 
-    paths = build_report(run_dir)
+    paths = [run_dir / "report.html", run_dir / "report.md"] if built else build_report(run_dir)
     eval_dir = find_eval_dir(Path(run_dir))
     raw = read_metrics(eval_dir)
     print_headline(relabel(raw, model_labels(raw["models"], run_root(eval_dir, Path(run_dir)))), paths[:2])
