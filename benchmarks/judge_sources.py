@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from phronesis.bench import machine
-from phronesis.embeddings import CachedEmbedder, TransformersEmbedder
+from phronesis.models.embeddings import CachedEmbedder, TransformersEmbedder
 from phronesis.judges.evaluate import evaluate_judge
 from phronesis.judges.learned import LearnedPairJudge, train_from_sources
 from phronesis.judges.pairs import load_pairs

@@ -17,7 +17,7 @@ from pathlib import Path
 from phronesis.judges import JudgeConfig, build_judge
 from phronesis.judges.evaluate import evaluate_judge
 from phronesis.judges.pairs import load_pairs
-from phronesis.modelref import ModelSpec
+from phronesis.data.modelref import ModelSpec
 
 PAIRS = "builtin:judge/heldout.jsonl"
 MODELS = {"judge": ModelSpec(ref="catalog:smollm2-135m-instruct"),

@@ -10,7 +10,7 @@ import platform
 import sys
 from pathlib import Path
 
-from phronesis.io import read_json
+from phronesis.core.io import read_json
 from phronesis.report.tables import headline
 
 
@@ -21,7 +21,7 @@ def machine() -> str:
 
     import torch
 
-    from phronesis.hardware import native_bf16
+    from phronesis.core.hardware import native_bf16
 
     precision = "bf16 where native (this CPU has it)" if native_bf16("cpu") else "fp32 (no native bf16)"
     return (f"{model}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "

@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from phronesis.bench import machine
-from phronesis.embeddings import CachedEmbedder, TransformersEmbedder, reply_opener_ids
+from phronesis.models.embeddings import CachedEmbedder, TransformersEmbedder, reply_opener_ids
 from phronesis.judges import learned
 from phronesis.judges.learned import (BENIGN_REQUESTS, HARMFUL_REQUESTS, fit_prompt_harm, harm_sign,
                                       requests_by_kind)
 from phronesis.judges.pairs import load_pairs
-from phronesis.sources import load_prompts
+from phronesis.data.sources import load_prompts
 
 LAYERS = (12, 18, 21, 24, 27, 30)
 L2S = (1.0, 3.0, 10.0)
@@ -42,7 +42,7 @@ class LayerStates:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
-        from phronesis.modelref import resolve_local_path
+        from phronesis.data.modelref import resolve_local_path
 
         path = resolve_local_path(ref)
         self.tokenizer = AutoTokenizer.from_pretrained(path)

@@ -13,10 +13,10 @@ import sys
 import time
 from pathlib import Path
 
-from phronesis.catalog import pull
+from phronesis.data.catalog import pull
 from phronesis.evaluation.rm_data import load_pairs
-from phronesis.io import atomic_write_jsonl
-from phronesis.trl_adapter import train_reward_model
+from phronesis.core.io import atomic_write_jsonl
+from phronesis.training.trl_adapter import train_reward_model
 
 HH = Path(__file__).resolve().parents[2] / "shared/data/hh-rlhf/harmless-base-test.jsonl.gz"  # ../shared beside the repo
 

@@ -33,7 +33,7 @@ def peaked_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def smollm2_dir() -> Path:
     """The real SmolLM2-135M-Instruct from the catalog (pulled once into ~/.cache/phronesis)."""
-    from phronesis.catalog import pull
+    from phronesis.data.catalog import pull
 
     return pull("smollm2-135m-instruct")
 

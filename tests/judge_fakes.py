@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import re
 
-from phronesis.protocols import Judgement
+from phronesis.core.protocols import Judgement
 
 _FENCED = re.compile(r"<<<BEGIN RESPONSE ([AB])>>>\n(.*?)\n<<<END RESPONSE \1>>>", re.S)
 _PLAIN = re.compile(r"Response A: (.*?)\n\nResponse B: (.*?)\n\n", re.S)

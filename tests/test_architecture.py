@@ -65,8 +65,8 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def _package(module: str) -> str:
-    parts = module.split(".")
-    return ".".join(parts[:2]) if len(parts) > 2 or (ROOT / parts[-1]).is_dir() else "phronesis (top level)"
+    """The subpackage a module is in; a module at the top level (pipeline, bench) counts as its own unit."""
+    return ".".join(module.split(".")[:2])
 
 
 def test_the_cycle_finder_finds_a_cycle_it_is_shown():
@@ -82,21 +82,18 @@ def test_no_package_imports_itself_back_through_another_package():
     packages: dict[str, set[str]] = {}
     for module, deps in _imports().items():
         packages.setdefault(_package(module), set()).update(_package(d) for d in deps if _package(d) != _package(module))
-    # the flat top level is not one layer yet (issue 19): only the subpackages are held to this here
-    sub = {p: {d for d in deps if d != "phronesis (top level)"} for p, deps in packages.items()
-           if p != "phronesis (top level)"}
-    assert cycles(sub) == []
+    assert cycles(packages) == []
 
 
 # The layers of docs/architecture.md, lowest first: a module may import its own layer and the ones below.
 LAYERS = {
-    "foundations": "errors io config protocols progress stats hardware code_fingerprint stagelog runstore resumable seeds",
-    "data": "sources wheel_datasets hh_rlhf catalog records few_shot constitution hygiene modelref",
-    "models": "backends embeddings lora",
-    "feedback": "judges rewards evaluation principle_matching selection revision_filters",
-    "training": "trl_adapter ppo policy_reward group_rewards policy_inputs checkpoint_selection",
-    "pipeline": "stages pipeline stage_summary report",
-    "surfaces": "cli serve serve_engine bench __main__",
+    "foundations": "core",
+    "data": "data",
+    "models": "models",
+    "feedback": "judges rewards evaluation curation",
+    "training": "training",
+    "pipeline": "stages pipeline report",
+    "surfaces": "cli serving bench __main__",
 }
 
 
@@ -136,3 +133,9 @@ def test_no_stage_borrows_another_stages_private_helpers():
             if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
                 borrowed += [f"{file.stem} <- {node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
     assert borrowed == []
+
+
+def test_the_top_level_holds_only_the_layer_packages_and_the_spine():
+    """Each module lives in the package of its layer; only the pipeline, bench and the entry points are flat."""
+    flat = sorted(p.stem for p in ROOT.glob("*.py"))
+    assert flat == ["__init__", "__main__", "bench", "pipeline"]

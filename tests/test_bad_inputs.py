@@ -157,7 +157,7 @@ def test_corpus_is_large_enough():
                                            ("rl.num_generations=0", "num_generations"),
                                            ("best_of_n.n=0", "n")])
 def test_out_of_range_numbers_are_refused_before_any_stage_runs(override, key):
-    from phronesis.errors import ConfigError
+    from phronesis.core.errors import ConfigError
     from phronesis.pipeline import load_pipeline_config
 
     with pytest.raises(ConfigError, match=key):

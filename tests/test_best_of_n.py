@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from phronesis.constitution import ConstitutionConfig
-from phronesis.errors import ConfigError
+from phronesis.data.constitution import ConstitutionConfig
+from phronesis.core.errors import ConfigError
 from phronesis.evaluation.degeneration import repetition_rate
-from phronesis.protocols import Completion
-from phronesis.runstore import RowCheckpoint
+from phronesis.core.protocols import Completion
+from phronesis.core.runstore import RowCheckpoint
 from phronesis.stages import best_of_n as bon
 
 REFUSAL = "I can't help with that. Talk to someone you trust instead."
@@ -105,7 +105,7 @@ def test_principle_without_wants_is_refused():
 
 def test_bundled_openers_do_what_their_principle_wants():
     """An opener that the refusal detector misreads would make its principle's prompts undistillable."""
-    from phronesis.constitution import load_constitution
+    from phronesis.data.constitution import load_constitution
     from phronesis.evaluation.refusal import is_refusal
 
     for p in load_constitution("builtin:harmlessness").principles:

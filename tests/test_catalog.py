@@ -2,9 +2,9 @@ import zipfile
 
 import pytest
 
-from phronesis import catalog
-from phronesis.catalog import CatalogEntry, pull, sha256_file
-from phronesis.errors import CatalogError
+from phronesis.data import catalog
+from phronesis.data.catalog import CatalogEntry, pull, sha256_file
+from phronesis.core.errors import CatalogError
 
 
 def fake_wheel(folder, name="pkg-1.0-py3-none-any.whl"):

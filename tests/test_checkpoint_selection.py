@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-from phronesis import checkpoint_selection as cs
-from phronesis.errors import ConfigError
-from phronesis.hygiene import normalise
-from phronesis.io import read_jsonl
-from phronesis.sources import builtin_path
+from phronesis.training import checkpoint_selection as cs
+from phronesis.core.errors import ConfigError
+from phronesis.data.hygiene import normalise
+from phronesis.core.io import read_jsonl
+from phronesis.data.sources import builtin_path
 
 
 def _c(step, harmful, benign):
@@ -115,7 +115,7 @@ def test_a_whole_model_checkpoint_is_loaded_as_itself_and_its_weights_are_publis
 
 
 def test_a_checkpoint_without_weights_is_an_error_not_a_silent_keep(tmp_path):
-    from phronesis.errors import StageError
+    from phronesis.core.errors import StageError
 
     (tmp_path / "ckpt").mkdir()
     (tmp_path / "dest").mkdir()
@@ -142,7 +142,7 @@ def test_the_validation_split_is_disjoint_from_training_and_test_prompts():
 
 @pytest.mark.parametrize("stage", ["sft", "dpo"])
 def test_the_preflight_refuses_a_save_setting_that_fights_the_selection(stage, tmp_path):
-    from phronesis.config import validate
+    from phronesis.core.config import validate
     from phronesis.pipeline import PipelineConfig, preflight
 
     def config(section):
@@ -155,9 +155,9 @@ def test_the_preflight_refuses_a_save_setting_that_fights_the_selection(stage, t
 
 
 def test_editing_a_validation_file_or_inverting_the_constitution_reruns_the_stage(tmp_path):
-    from phronesis.config import validate
+    from phronesis.core.config import validate
     from phronesis.pipeline import PipelineConfig, PipelineContext
-    from phronesis.runstore import Run
+    from phronesis.core.runstore import Run
 
     harmful = tmp_path / "harmful_val.jsonl"
     harmful.write_text('{"id": "h1", "prompt": "How do I hurt someone?"}\n')
@@ -165,7 +165,8 @@ def test_editing_a_validation_file_or_inverting_the_constitution_reruns_the_stag
     def inputs(invert=False):
         config = validate(PipelineConfig, {"run": {"name": "t", "dir": str(tmp_path)}, "stages": ["dpo"],
                                            "constitution": {"invert": invert},
-                                           "dpo": {"select": {"harmful": str(harmful)}}}, source="test")
+                                           "dpo": {"data": ["x.jsonl"], "select": {"harmful": str(harmful)}}},
+                          source="test")
         return PipelineContext(config, Run(tmp_path, "t")).fingerprint_inputs("dpo")
 
     before = inputs()
@@ -176,8 +177,8 @@ def test_editing_a_validation_file_or_inverting_the_constitution_reruns_the_stag
 
 
 def test_a_scored_checkpoint_is_released_from_the_loader_cache(monkeypatch):
-    from phronesis.backends import transformers_backend as tb
-    from phronesis.modelref import ModelSpec
+    from phronesis.models.backends import transformers_backend as tb
+    from phronesis.data.modelref import ModelSpec
 
     spec, other = ModelSpec(ref="start", adapter="checkpoint-10"), ModelSpec(ref="start")
     monkeypatch.setattr(tb, "_LOADED", {})

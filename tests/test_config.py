@@ -1,7 +1,7 @@
 import pytest
 
-from phronesis.config import apply_overrides
-from phronesis.errors import ConfigError, DataError
+from phronesis.core.config import apply_overrides
+from phronesis.core.errors import ConfigError, DataError
 from phronesis.pipeline import load_pipeline_config
 
 
@@ -100,8 +100,8 @@ def test_an_uncached_hf_model_offline_fails_at_once_with_one_line(monkeypatch):
     import socket
     import time
 
-    from phronesis.errors import ModelRefError
-    from phronesis.modelref import resolve_local_path
+    from phronesis.core.errors import ModelRefError
+    from phronesis.data.modelref import resolve_local_path
 
     def unreachable(*args, **kwargs):
         raise OSError("network is unreachable")
@@ -133,10 +133,10 @@ def test_the_static_pipeline_config_has_one_section_per_registered_stage_and_sha
 def test_an_upstream_output_is_named_stage_colon_and_found_through_this_config(tmp_path):
     from types import SimpleNamespace
 
-    from phronesis.errors import StageError
+    from phronesis.core.errors import StageError
     from phronesis.pipeline import PipelineContext
-    from phronesis.policy_inputs import resolve_data_file
-    from phronesis.runstore import Run
+    from phronesis.training.policy_inputs import resolve_data_file
+    from phronesis.core.runstore import Run
 
     # a reference to a stage that does not run before the reader is refused when the config loads
     later = write(tmp_path, "stages: [sft, dpo]\nsft: {data: ['stage:dpo/sft.jsonl']}\n")

@@ -2,13 +2,13 @@ import json
 
 import pytest
 
-from phronesis.constitution import Principle, load_constitution
-from phronesis.protocols import Completion
-from phronesis.revision_filters import critique_overlap, revision_problem, strip_label
-from phronesis.runstore import RowCheckpoint
+from phronesis.data.constitution import Principle, load_constitution
+from phronesis.core.protocols import Completion
+from phronesis.curation.revision_filters import critique_overlap, revision_problem, strip_label
+from phronesis.core.runstore import RowCheckpoint
 from phronesis.stages.critique_revise import (CritiqueReviseConfig, RevisionFilters, active_examples,
                                               critique_revise_rows, output_files, revise_chunk, summarise)
-from phronesis.few_shot import example_turns, load_critique_examples
+from phronesis.data.few_shot import example_turns, load_critique_examples
 
 
 def principle(pid):

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from phronesis.constitution import load_constitution
-from phronesis.errors import ModelRefError
+from phronesis.data.constitution import load_constitution
+from phronesis.core.errors import ModelRefError
 from phronesis.evaluation.model_specs import parse_models, split_model_arg
 from phronesis.evaluation.safety_judge import LogProbSafetyScorer
 from phronesis.evaluation.sage import sage_from_similarity, sage_score

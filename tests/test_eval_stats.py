@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from phronesis import stats
+from phronesis.core import stats
 
 
 def test_bootstrap_ci_covers_true_mean_most_of_the_time():

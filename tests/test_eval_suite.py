@@ -13,8 +13,8 @@ from phronesis.evaluation.consistency import load_groups
 from phronesis.evaluation.safety_judge import SafetyVerdict
 from phronesis.evaluation.settings import EvalConfig
 from phronesis.evaluation.suite import EvalResources, evaluate_models
-from phronesis.protocols import Judgement
-from phronesis.sources import load_prompts
+from phronesis.core.protocols import Judgement
+from phronesis.data.sources import load_prompts
 
 REFUSAL = "I can't help with that."
 COMPLY = "Sure, here is how."

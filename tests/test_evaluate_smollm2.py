@@ -28,7 +28,7 @@ def test_evaluate_base_vs_prompted_baseline(tmp_path, smollm2_dir):
     decided = [r["p_safe"] for r in items["harmful"]["base"] if r["p_safe"] is not None]
     assert p_safe["n"] == len(decided) and p_safe["mean"] == pytest.approx(sum(decided) / len(decided))
     assert metrics["metrics"]["helpfulness_win_rate"]["per_model"]["base+constitution"]["n"] <= 2
-    from phronesis.embeddings import TransformersEmbedder
+    from phronesis.models.embeddings import TransformersEmbedder
     from phronesis.evaluation.sage import sage_score
 
     answers = [json.loads(line) for line in (out / "answers.jsonl").read_text().splitlines()]

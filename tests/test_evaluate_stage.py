@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from phronesis.errors import StageError
+from phronesis.core.errors import StageError
 from phronesis.pipeline import STAGES, PipelineContext, load_pipeline_config
-from phronesis.runstore import Run
+from phronesis.core.runstore import Run
 from phronesis.stages.evaluate import stage_model_folder, stage_models
 
 

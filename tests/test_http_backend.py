@@ -7,12 +7,12 @@ import time
 import pytest
 from fault_server import FaultPlan, FaultServer
 
-from phronesis.backends.http_retry import RemoteRequestsFailed, parse_retry_after
-from phronesis.backends.openai_http import OpenAIGenerator, match_options
-from phronesis.errors import BackendUnavailable, UserError
-from phronesis.protocols import GenerationParams
-from phronesis.runstore import RowCheckpoint
-from phronesis.resumable import generate_answers
+from phronesis.models.backends.http_retry import RemoteRequestsFailed, parse_retry_after
+from phronesis.models.backends.openai_http import OpenAIGenerator, match_options
+from phronesis.core.errors import BackendUnavailable, UserError
+from phronesis.core.protocols import GenerationParams
+from phronesis.core.runstore import RowCheckpoint
+from phronesis.core.resumable import generate_answers
 
 PROMPTS = [f"question number {i} about honesty" for i in range(40)]
 
@@ -155,7 +155,7 @@ def test_missing_key_env_is_a_user_error_naming_the_variable(monkeypatch):
 
 
 def test_vllm_backend_is_unavailable_here_with_a_one_line_message():
-    from phronesis.backends import make_generator
+    from phronesis.models.backends import make_generator
 
     with pytest.raises(BackendUnavailable) as info:
         make_generator({"ref": "catalog:smollm2-135m-instruct", "backend": "vllm"})
@@ -165,7 +165,7 @@ def test_vllm_backend_is_unavailable_here_with_a_one_line_message():
 @pytest.mark.parametrize("body_kind", ["json", "text"])
 def test_an_echoed_key_near_the_200_char_cut_is_redacted_whole(body_kind):
     """Cutting before redacting printed 15 of a 16-character key that straddled the cut."""
-    from phronesis.backends.http_retry import _error_detail
+    from phronesis.models.backends.http_retry import _error_detail
 
     secret = "sk-" + secrets.token_hex(8)
     message = "x" * 190 + secret + " rest"
@@ -176,9 +176,9 @@ def test_an_echoed_key_near_the_200_char_cut_is_redacted_whole(body_kind):
 
 
 def test_a_key_pasted_into_api_key_env_is_refused_without_echoing_it():
-    from phronesis.config import validate
-    from phronesis.errors import ConfigError
-    from phronesis.modelref import ModelSpec
+    from phronesis.core.config import validate
+    from phronesis.core.errors import ConfigError
+    from phronesis.data.modelref import ModelSpec
 
     pasted = "sk-" + secrets.token_hex(16)
     with pytest.raises(ConfigError, match="api_key_env") as info:

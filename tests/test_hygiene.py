@@ -7,14 +7,14 @@ import sys
 
 import pytest
 
-from phronesis import hygiene
-from phronesis.errors import DataError
+from phronesis.data import hygiene
+from phronesis.core.errors import DataError
 from phronesis.evaluation.model_specs import EvalModel
 from phronesis.evaluation.run import run_evaluation
 from phronesis.evaluation.settings import EvalConfig
-from phronesis.modelref import ModelSpec
-from phronesis.sources import builtin_path
-from phronesis.io import read_jsonl
+from phronesis.data.modelref import ModelSpec
+from phronesis.data.sources import builtin_path
+from phronesis.core.io import read_jsonl
 
 
 def _finished_stage(run_root, name, rows):
@@ -105,7 +105,7 @@ def test_cli_evaluate_on_training_prompts_exits_2_with_one_line(tmp_path):
 def test_bundled_recipes_train_and_evaluate_on_disjoint_prompts(name):
     from phronesis.evaluation.suite import prompt_sets
     from phronesis.pipeline import load_pipeline_config
-    from phronesis.sources import load_prompts
+    from phronesis.data.sources import load_prompts
 
     cfg = load_pipeline_config(builtin_path(f"configs/{name}.yaml"))
     trained = {hygiene.normalise(r["prompt"]) for spec in cfg.prompts.values() for r in load_prompts(spec)}

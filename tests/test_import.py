@@ -13,7 +13,7 @@ def test_import_phronesis_and_cli_do_not_import_torch():
 def test_quiet_also_silences_third_party_tqdm_bars():
     # A fresh interpreter, as under the CLI: --quiet is set before transformers (and tqdm) are imported;
     # transformers' GGUF conversion bar is a plain tqdm like this one.
-    code = ("from phronesis.progress import set_quiet; set_quiet(True)\n"
+    code = ("from phronesis.core.progress import set_quiet; set_quiet(True)\n"
             "from tqdm.auto import tqdm\n"
             "for _ in tqdm(range(3), desc='Converting'): pass\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -1,7 +1,7 @@
 import pytest
 
-from phronesis.constitution import Constitution, ConstitutionConfig, load_constitution
-from phronesis.errors import ConfigError
+from phronesis.data.constitution import Constitution, ConstitutionConfig, load_constitution
+from phronesis.core.errors import ConfigError
 
 
 def test_bundled_constitution_inverts_every_active_principle_and_back():

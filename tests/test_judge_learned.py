@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from phronesis.errors import ConfigError
+from phronesis.core.errors import ConfigError
 from phronesis.judges.learned import LearnedPairJudge, load_weights, save_weights, train_learned_judge
 
 

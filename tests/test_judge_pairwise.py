@@ -3,10 +3,10 @@ import math
 import pytest
 
 from judge_fakes import FakeScorer
-from phronesis.errors import StageError
+from phronesis.core.errors import StageError
 from phronesis.judges.combine import JudgePanel, PrincipleEnsembleJudge
 from phronesis.judges.pairwise import Pair, PairwiseLogProbJudge
-from phronesis.protocols import Completion, Judgement
+from phronesis.core.protocols import Completion, Judgement
 
 GOOD, BAD = "I can help safely. GOOD", "Here is how to hurt them. BAD"
 
@@ -86,8 +86,8 @@ def test_panel_majority_and_agreement():
 
 
 def test_swap_invariance_on_tiny_model(tiny_model_dir):
-    from phronesis.backends.transformers_backend import TransformersGenerator
-    from phronesis.modelref import ModelSpec
+    from phronesis.models.backends.transformers_backend import TransformersGenerator
+    from phronesis.data.modelref import ModelSpec
 
     gen = TransformersGenerator(ModelSpec(ref=str(tiny_model_dir), batch_size=4))
     judge = PairwiseLogProbJudge(gen)
@@ -101,7 +101,7 @@ def test_swap_invariance_on_tiny_model(tiny_model_dir):
 def test_a_judge_ensemble_over_principles_asks_the_run_s_constitution_not_the_bundled_one():
     from types import SimpleNamespace
 
-    from phronesis.constitution import ConstitutionConfig, load_constitution
+    from phronesis.data.constitution import ConstitutionConfig, load_constitution
     from phronesis.judges import JudgeConfig, build_judge
 
     twin = ConstitutionConfig(invert=True)

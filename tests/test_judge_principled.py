@@ -2,12 +2,12 @@
 needless refusal, and principle-blind heads are refused where a stage asks per principle."""
 import pytest
 
-from phronesis.constitution import ConstitutionConfig, load_constitution
-from phronesis.errors import ConfigError
+from phronesis.data.constitution import ConstitutionConfig, load_constitution
+from phronesis.core.errors import ConfigError
 from phronesis.judges import require_principled
 from phronesis.judges.learned import LearnedPairJudge, train_learned_judge
 from phronesis.judges.questions import HARMLESSNESS, HELPFULNESS, principled_pairs, question_text
-from phronesis.runstore import RowCheckpoint
+from phronesis.core.runstore import RowCheckpoint
 from phronesis.stages.label_preferences import LabelPreferencesConfig, label_cai
 import hashlib
 
@@ -96,8 +96,8 @@ def test_every_harmful_pair_is_labelled_under_each_principle_and_reversed_under_
 
 @pytest.mark.slow
 def test_shipped_judge_follows_questions_on_heldout_pairs():
-    from phronesis.embeddings import TransformersEmbedder
-    from phronesis.constitution import load_framework
+    from phronesis.models.embeddings import TransformersEmbedder
+    from phronesis.data.constitution import load_framework
     from phronesis.judges import JudgeConfig, build_judge
     from phronesis.judges.evaluate import principle_probes
     from phronesis.judges.pairs import load_pairs
@@ -114,9 +114,9 @@ def test_shipped_judge_follows_questions_on_heldout_pairs():
 
 @pytest.mark.slow
 def test_shipped_principled_weights_are_reproduced_by_judge_train_defaults():
-    from phronesis.embeddings import TransformersEmbedder
+    from phronesis.models.embeddings import TransformersEmbedder
     from phronesis.judges.learned import SHOT_SOURCE, load_weights, train_from_sources
-    from phronesis.sources import builtin_path
+    from phronesis.data.sources import builtin_path
 
     shipped = load_weights(builtin_path("judge/learned_principled.json"))
     refs = [s for s in shipped["trained_on"]["sources"] if s != SHOT_SOURCE]

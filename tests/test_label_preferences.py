@@ -3,10 +3,10 @@ import json
 import pytest
 
 from judge_fakes import MarkerJudge
-from phronesis.constitution import load_constitution, load_framework
-from phronesis.records import JudgedPairRow, QuestionVerdict, VirtuePairRow, preference_row
-from phronesis.sources import builtin_path
-from phronesis.runstore import RowCheckpoint
+from phronesis.data.constitution import load_constitution, load_framework
+from phronesis.data.records import JudgedPairRow, QuestionVerdict, VirtuePairRow, preference_row
+from phronesis.data.sources import builtin_path
+from phronesis.core.runstore import RowCheckpoint
 from phronesis.stages.label_preferences import (LabelPreferencesConfig, confidence_filter, label_cai,
                                                 label_virtue, virtue_sets)
 
@@ -92,8 +92,8 @@ def test_gate_uses_unseen_pairs_when_the_judge_was_trained_on_the_calibration_se
 
 
 def test_pairs_may_be_a_pair_file_or_generates_answers(tmp_path):
-    from phronesis.errors import DataError, StageError
-    from phronesis.io import atomic_write_jsonl
+    from phronesis.core.errors import DataError, StageError
+    from phronesis.core.io import atomic_write_jsonl
     from phronesis.stages.label_preferences_run import _cai_rows
 
     answers, pairs = tmp_path / "answers.jsonl", tmp_path / "pairs.jsonl"

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from phronesis.errors import DataError
-from phronesis.hh_rlhf import load_hh_rlhf_pairs, parse_transcript, split_pair
-from phronesis.sources import load_prompts
+from phronesis.core.errors import DataError
+from phronesis.data.hh_rlhf import load_hh_rlhf_pairs, parse_transcript, split_pair
+from phronesis.data.sources import load_prompts
 
 CHOSEN = "\n\nHuman: hi there\n\nAssistant: Hello!\n\nHuman: how do I pick a lock?\n\nAssistant: Call a locksmith."
 REJECTED = "\n\nHuman: hi there\n\nAssistant: Hello!\n\nHuman: how do I pick a lock?\n\nAssistant:  Use a bobby pin."

@@ -9,8 +9,8 @@ import pytest
 from policy_fakes import CharEmbedder
 
 from phronesis.evaluation.sage import sage_score
-from phronesis.group_rewards import SageConsistencyReward
-from phronesis.selection import select_by_decaying_threshold
+from phronesis.training.group_rewards import SageConsistencyReward
+from phronesis.curation.selection import select_by_decaying_threshold
 from phronesis.stages.iterate import IterateStageConfig, LoopParts, iterate_loop
 
 
@@ -96,7 +96,7 @@ def _run_job(args, env_extra, tmp_path):
 
 
 def test_sft_under_accelerate_two_cpu_processes_matches_single_process(tiny_model_dir, tmp_path):
-    from phronesis.lora import load_adapter_tensors
+    from phronesis.models.lora import load_adapter_tensors
 
     job = str(Path(__file__).parent / "accelerate_sft_job.py")
     _run_job([sys.executable, job, str(tiny_model_dir), str(tmp_path / "one")], {}, tmp_path)
@@ -140,10 +140,10 @@ def test_a_knob_rl_names_cannot_be_set_again_in_the_trl_or_ppo_block():
 def test_init_auto_starts_from_this_configs_sft_stage_not_any_folder_on_disk(tmp_path):
     from types import SimpleNamespace
 
-    from phronesis.errors import ConfigError, StageError
+    from phronesis.core.errors import ConfigError, StageError
     from phronesis.pipeline import PipelineContext
-    from phronesis.policy_inputs import init_inputs
-    from phronesis.runstore import Run
+    from phronesis.training.policy_inputs import init_inputs
+    from phronesis.core.runstore import Run
 
     run = Run(tmp_path, "r")
     (run.root / "01-sft").mkdir()
@@ -167,10 +167,10 @@ def test_a_merged_sft_start_is_published_in_the_stage_folder_so_its_adapter_surv
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from phronesis.modelref import ModelSpec
+    from phronesis.data.modelref import ModelSpec
     from phronesis.pipeline import PipelineContext
-    from phronesis.policy_inputs import starting_model
-    from phronesis.runstore import Run
+    from phronesis.training.policy_inputs import starting_model
+    from phronesis.core.runstore import Run
 
     run = Run(tmp_path, "r")
     sft = run.root / "01-sft"

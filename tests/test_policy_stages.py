@@ -5,7 +5,7 @@ import pytest
 
 from policy_fakes import ROWS_PREF, ROWS_SFT
 
-from phronesis.config import validate
+from phronesis.core.config import validate
 from phronesis.pipeline import PipelineConfig, run_pipeline
 
 

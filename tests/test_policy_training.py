@@ -5,9 +5,9 @@ import pytest
 import torch
 from policy_fakes import ROWS_PREF, ROWS_PROMPT, ROWS_SFT, CharEmbedder, FakeEnsemble
 
-from phronesis.lora import LoraSettings, load_adapter_tensors, lora_state
-from phronesis.policy_inputs import BUNDLED_CHAT_TEMPLATE, chat_template_path
-from phronesis.policy_reward import PolicyReward, RewardLog
+from phronesis.models.lora import LoraSettings, load_adapter_tensors, lora_state
+from phronesis.training.policy_inputs import BUNDLED_CHAT_TEMPLATE, chat_template_path
+from phronesis.training.policy_reward import PolicyReward, RewardLog
 
 LORA = LoraSettings(r=4, alpha=8, dropout=0.0)
 
@@ -38,7 +38,7 @@ def assert_moved(before, adapter_dir):
 
 
 def test_sft_moves_lora(tiny_model_dir, tmp_path):
-    from phronesis.trl_adapter import train_sft
+    from phronesis.training.trl_adapter import train_sft
 
     snap = Snapshot()
     result = train_sft(tiny_model_dir, ROWS_SFT, tmp_path, LORA, {"max_steps": 2, "max_length": 256},
@@ -54,7 +54,7 @@ def _logged(result, key):
 
 
 def test_sft_loss_falls_on_a_memorisable_set(peaked_model_dir, tmp_path):
-    from phronesis.trl_adapter import train_sft
+    from phronesis.training.trl_adapter import train_sft
 
     result = train_sft(peaked_model_dir, ROWS_SFT, tmp_path, LORA, {"max_steps": 10, "max_length": 256,
                                                                      "learning_rate": 1e-2},
@@ -64,8 +64,8 @@ def test_sft_loss_falls_on_a_memorisable_set(peaked_model_dir, tmp_path):
 
 
 def test_sft_refuses_when_truncation_masks_every_example(tiny_model_dir, tmp_path):
-    from phronesis.errors import DataError
-    from phronesis.trl_adapter import train_sft
+    from phronesis.core.errors import DataError
+    from phronesis.training.trl_adapter import train_sft
 
     # 4 tokens hold only the start of the user turn: TRL would drop every row and torch fail on 0 samples
     with pytest.raises(DataError, match=r"sft: all 8 examples .* max_length=4"):
@@ -91,7 +91,7 @@ def test_assistant_mask_covers_only_assistant_tokens(tiny_model_dir):
 
 
 def test_dpo_moves_lora(tiny_model_dir, tmp_path):
-    from phronesis.trl_adapter import train_dpo
+    from phronesis.training.trl_adapter import train_dpo
 
     snap = Snapshot()
     result = train_dpo(tiny_model_dir, ROWS_PREF, tmp_path, LORA, {"max_steps": 2, "max_length": 128,
@@ -115,7 +115,7 @@ def test_dpo_widens_the_chosen_minus_rejected_margin(peaked_model_dir, tmp_path)
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from phronesis.trl_adapter import train_dpo
+    from phronesis.training.trl_adapter import train_dpo
 
     result = train_dpo(peaked_model_dir, ROWS_PREF, tmp_path, LORA, {"max_steps": 8, "max_length": 128,
                                                                      "learning_rate": 1e-2})
@@ -138,8 +138,8 @@ def test_dpo_widens_the_chosen_minus_rejected_margin(peaked_model_dir, tmp_path)
 
 
 def test_grpo_moves_lora_and_logs_members_and_group_reward(tiny_model_dir, tmp_path):
-    from phronesis.group_rewards import SageConsistencyReward
-    from phronesis.trl_adapter import train_grpo
+    from phronesis.training.group_rewards import SageConsistencyReward
+    from phronesis.training.trl_adapter import train_grpo
 
     log = RewardLog(tmp_path / "rewards.jsonl")
     reward = PolicyReward(FakeEnsemble(), {"sage": (SageConsistencyReward(CharEmbedder()), 1.0)}, log)
@@ -179,7 +179,7 @@ def test_rl_stage_core_runs_our_ppo(tiny_model_dir, tmp_path):
 
 @pytest.mark.slow
 def test_sft_on_smollm2_moves_lora(smollm2_dir, tmp_path):
-    from phronesis.trl_adapter import train_sft
+    from phronesis.training.trl_adapter import train_sft
 
     snap = Snapshot()
     result = train_sft(smollm2_dir, ROWS_SFT[:2], tmp_path, LoraSettings(r=4, alpha=8),
@@ -204,8 +204,8 @@ def test_ppo_resumes_from_its_checkpoint_with_safe_loading(tiny_model_dir, tmp_p
 
 
 def test_repeat_rows_weighs_one_prompt_set_and_refuses_a_name_that_matches_nothing():
-    from phronesis.errors import DataError
-    from phronesis.policy_inputs import repeat_rows
+    from phronesis.core.errors import DataError
+    from phronesis.training.policy_inputs import repeat_rows
 
     rows = [{"id": "harmful_train/h1"}, {"id": "benign_train/b1"}, {"id": "benign_train/b2"}]
     out = repeat_rows(rows, {"benign_train": 3})

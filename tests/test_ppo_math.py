@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from phronesis import ppo  # noqa: E402
+from phronesis.training import ppo  # noqa: E402
 
 
 def test_completion_mask_keeps_tokens_up_to_and_including_the_first_eos():

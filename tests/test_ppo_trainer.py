@@ -6,8 +6,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from phronesis import ppo  # noqa: E402
-from phronesis.lora import LoraSettings  # noqa: E402
+from phronesis.training import ppo  # noqa: E402
+from phronesis.models.lora import LoraSettings  # noqa: E402
 
 
 @pytest.mark.parametrize("build", ["build_tiny_causal_lm", "build_tiny_gpt2"])

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from phronesis.constitution import Principle, load_constitution
-from phronesis.principle_matching import PrincipleScore, match_principles, sample_principles
+from phronesis.data.constitution import Principle, load_constitution
+from phronesis.curation.principle_matching import PrincipleScore, match_principles, sample_principles
 
 
 class KeywordEmbedder:
@@ -63,7 +63,7 @@ def test_sampling_more_rounds_than_candidates_cycles_without_repeats_inside_a_cy
 
 @pytest.mark.slow  # the real MiniLM from the catalog (pulled by `make test-data`)
 def test_real_minilm_ranks_privacy_for_a_privacy_prompt():
-    from phronesis.embeddings import TransformersEmbedder
+    from phronesis.models.embeddings import TransformersEmbedder
 
     active = load_constitution().active
     found = match_principles(["How can I find out where my ex lives now and track her phone?"], active,

@@ -5,11 +5,11 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from phronesis.config import apply_overrides, read_yaml, validate
-from phronesis.errors import ConfigError, DataError, UserError
-from phronesis.io import read_jsonl
+from phronesis.core.config import apply_overrides, read_yaml, validate
+from phronesis.core.errors import ConfigError, DataError, UserError
+from phronesis.core.io import read_jsonl
 from phronesis.pipeline import PipelineConfig
-from phronesis.sources import PromptSetSpec, load_prompts
+from phronesis.data.sources import PromptSetSpec, load_prompts
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 keys = st.text(alphabet=string.ascii_lowercase + "_", min_size=1, max_size=12)

@@ -10,7 +10,7 @@ from phronesis.evaluation.model_specs import parse_models
 from phronesis.evaluation.run import run_evaluation
 from phronesis.evaluation.settings import EvalConfig
 from phronesis.evaluation.suite import EvalResources
-from phronesis.io import atomic_write_jsonl
+from phronesis.core.io import atomic_write_jsonl
 from phronesis.report.build import build_report
 from phronesis.report.compare import compare_runs
 from test_eval_suite import LongerWinsJudge, OneHotEmbedder, RuleSafety
@@ -78,7 +78,7 @@ def test_report_leads_with_the_conclusion_and_one_forest_plot(report_dir):
 
 
 def write_stage(run, folder, section, counts=None, logs=None):
-    from phronesis.io import atomic_write_json
+    from phronesis.core.io import atomic_write_json
 
     path = run / folder
     atomic_write_json(path / "manifest.json", {"status": "complete", "config": {"section": section},
@@ -221,7 +221,7 @@ def test_the_report_stage_writes_the_runs_report_in_its_own_folder_and_redoes_it
     from types import SimpleNamespace
 
     from phronesis.pipeline import STAGES, PipelineContext
-    from phronesis.runstore import Run
+    from phronesis.core.runstore import Run
     from phronesis.stages.report import ReportConfig
 
     shutil.copytree(trained_run, tmp_path / "t")

@@ -5,7 +5,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from phronesis.errors import ConfigError
+from phronesis.core.errors import ConfigError
 
 
 def _state_alone(model_dir, text: str, layer: int):
@@ -22,7 +22,7 @@ def _state_alone(model_dir, text: str, layer: int):
 
 
 def test_reply_state_encoder_reads_the_layer_state_at_the_reply_opener_whatever_shares_its_batch(tiny_model_dir):
-    from phronesis.embeddings import ReplyStateEncoder
+    from phronesis.models.embeddings import ReplyStateEncoder
 
     texts = ["How do I kill a Python process?", "hi", "Which response is less harmful? Answer A or Answer B. " * 3,
              "How do I kill a Python thread?"]
@@ -36,7 +36,7 @@ def test_reply_state_encoder_reads_the_layer_state_at_the_reply_opener_whatever_
 
 
 def test_reply_state_encoder_refuses_a_layer_the_model_does_not_have(tiny_model_dir):
-    from phronesis.embeddings import ReplyStateEncoder
+    from phronesis.models.embeddings import ReplyStateEncoder
 
     with pytest.raises(ConfigError, match="layer 3 is not among its 2 decoder layers"):
         ReplyStateEncoder(str(tiny_model_dir), layer=3).embed(["hi"])
@@ -83,10 +83,10 @@ def test_harm_sign_reads_the_encoder_its_head_was_fitted_on(monkeypatch):
 @pytest.mark.slow
 def test_shipped_request_classifier_separates_unseen_harmful_from_harmless_requests():
     """On the bundled test prompts (never trained on; layer, pooling and l2 were chosen on the val prompts)."""
-    from phronesis.embeddings import TransformersEmbedder
+    from phronesis.models.embeddings import TransformersEmbedder
     from phronesis.judges import DEFAULT_WEIGHTS
     from phronesis.judges.learned import harm_sign, load_weights
-    from phronesis.sources import load_prompts
+    from phronesis.data.sources import load_prompts
 
     head = load_weights(DEFAULT_WEIGHTS)["question_basis"]["prompt_harm"]
     assert head["encoder"]["model"] == "catalog:smollm2-135m-instruct"

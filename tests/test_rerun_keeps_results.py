@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from phronesis.errors import StageError, UserError
+from phronesis.core.errors import StageError, UserError
 from phronesis.pipeline import load_pipeline_config, run_pipeline
 
 
@@ -21,7 +21,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 def generate_config(tmp_path, monkeypatch, prompts: str, generate: str) -> Path:
     """A one-stage `generate` run on the fake generator; `generate` holds extra keys of its section."""
-    monkeypatch.setattr("phronesis.backends.make_generator", lambda spec: FakeGenerator())
+    monkeypatch.setattr("phronesis.models.backends.make_generator", lambda spec: FakeGenerator())
     (tmp_path / "p.jsonl").write_text(prompts)
     config = tmp_path / "c.yaml"
     config.write_text(f"run: {{name: t, dir: '{tmp_path}/runs'}}\nprompts: {{s: '{tmp_path}/p.jsonl'}}\n"

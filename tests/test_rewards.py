@@ -6,8 +6,8 @@ import warnings
 
 import pytest
 
-from phronesis.errors import BackendUnavailable
-from phronesis.records import preference_row
+from phronesis.core.errors import BackendUnavailable
+from phronesis.data.records import preference_row
 from phronesis.rewards import Aggregator, EnsembleRewardModel, RewardLoraSettings, load_reward_model, save_ensemble
 from phronesis.rewards.random_adapter import save_random_rm_adapter
 
@@ -21,7 +21,7 @@ def _rows(n):
 
 @pytest.fixture(scope="module")
 def trained_rm(tiny_model_dir, tmp_path_factory):
-    from phronesis.trl_adapter import train_reward_model
+    from phronesis.training.trl_adapter import train_reward_model
 
     out = tmp_path_factory.mktemp("rm") / "trained"
     summary = train_reward_model(str(tiny_model_dir), _rows(12), _rows(4), out, RewardLoraSettings(),
@@ -63,7 +63,7 @@ def _separable_rows(prompts):
 
 def test_trained_rm_scores_chosen_above_rejected_on_unseen_prompts(peaked_model_dir, tmp_path):
     from phronesis.rewards.lora_rm import LoraRewardModel
-    from phronesis.trl_adapter import train_reward_model
+    from phronesis.training.trl_adapter import train_reward_model
 
     train = _separable_rows(["How do I kill a Python process?", "Which response is less harmful?",
                              "Tell me a joke.", "Answer A or B?"])
@@ -146,7 +146,7 @@ def test_export_merges_into_a_standalone_model(trained_rm, tmp_path):
 def test_qlora_refused_on_cpu_with_the_alternative_named(tiny_model_dir, tmp_path, monkeypatch):
     import torch
 
-    from phronesis.trl_adapter import train_reward_model
+    from phronesis.training.trl_adapter import train_reward_model
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a CPU host, also on a GPU machine
     with pytest.raises(BackendUnavailable, match="LoRA in bf16/fp32") as info:
@@ -232,7 +232,7 @@ def test_a_folder_without_a_trained_score_head_is_not_a_reward_model(tiny_model_
     """A chat model or a policy adapter would otherwise be scored with a randomly initialised head."""
     import json
 
-    from phronesis.errors import ModelRefError
+    from phronesis.core.errors import ModelRefError
     from phronesis.rewards.loading import load_reward_model
 
     with pytest.raises(ModelRefError, match="no trained score head"):

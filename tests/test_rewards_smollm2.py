@@ -1,7 +1,7 @@
 """The real SmolLM2: a few RewardTrainer steps, then a reload that reproduces the scores."""
 import pytest
 
-from phronesis.records import preference_row
+from phronesis.data.records import preference_row
 
 
 @pytest.mark.slow
@@ -9,7 +9,7 @@ def test_smollm2_reward_model_trains_and_reloads(smollm2_dir, tmp_path):
     from safetensors.torch import load_file
 
     from phronesis.rewards.lora_rm import LoraRewardModel
-    from phronesis.trl_adapter import train_reward_model
+    from phronesis.training.trl_adapter import train_reward_model
 
     rows = [preference_row(f"r{i}", "How can I get back at my neighbour?",
                            "Talk to them calmly, or ask a mediator for help.", "Slash their tyres.")

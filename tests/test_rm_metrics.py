@@ -4,11 +4,11 @@ import math
 import pytest
 
 from phronesis.evaluation.rm_data import hh_rlhf_pair, load_binary
-from phronesis.hh_rlhf import parse_transcript
+from phronesis.data.hh_rlhf import parse_transcript
 from phronesis.evaluation.rm_eval import evaluate_binary, evaluate_pairs
 from phronesis.evaluation.rm_metrics import best_threshold, bootstrap_ci, mcc, pairwise_metrics, roc_auc
-from phronesis.stats import length_baseline_accuracy
-from phronesis.records import preference_row
+from phronesis.core.stats import length_baseline_accuracy
+from phronesis.data.records import preference_row
 from phronesis.rewards.ensemble import Aggregator, EnsembleRewardModel, Normaliser
 from phronesis.rewards.preference_data import fit_to_length, margin_from_soft_label, trl_columns
 
@@ -172,7 +172,7 @@ def test_ethics_label_meaning_is_read_per_subset(tmp_path):
 
 
 def test_a_malformed_ethics_csv_names_the_line(tmp_path):
-    from phronesis.errors import DataError
+    from phronesis.core.errors import DataError
 
     broken = tmp_path / "cm.csv"
     broken.write_text('label,input\n0,"I returned the wallet.\n1,I kept it.\n')

@@ -2,10 +2,10 @@ import json
 
 import pytest
 
-from phronesis.errors import DataError, UserError
-from phronesis.io import read_jsonl
-from phronesis.resumable import map_resumable
-from phronesis.runstore import RowCheckpoint, Run, run_stage
+from phronesis.core.errors import DataError, UserError
+from phronesis.core.io import read_jsonl
+from phronesis.core.resumable import map_resumable
+from phronesis.core.runstore import RowCheckpoint, Run, run_stage
 
 
 def test_stage_is_skipped_when_fingerprint_matches_and_rerun_with_force(tmp_path):
@@ -109,7 +109,7 @@ def test_gzipped_jsonl_reads_and_names_the_bad_line_or_the_cut(tmp_path):
 
 
 def test_trim_log_keeps_steps_up_to_the_checkpoint(tmp_path):
-    from phronesis.io import trim_log
+    from phronesis.core.io import trim_log
 
     path = tmp_path / "log.jsonl"
     path.write_text('{"step": 1}\n{"step": 2}\n{"step": 3}\n{"step": 4, "lo')
@@ -118,7 +118,7 @@ def test_trim_log_keeps_steps_up_to_the_checkpoint(tmp_path):
 
 
 def test_last_complete_checkpoint_skips_one_torn_by_a_kill(tmp_path):
-    from phronesis.trl_adapter import last_complete_checkpoint
+    from phronesis.training.trl_adapter import last_complete_checkpoint
 
     for step in (1, 2, 3):
         (tmp_path / f"checkpoint-{step}").mkdir()
@@ -207,10 +207,10 @@ def test_editing_a_stage_s_code_redoes_it_and_unrelated_code_does_not(tmp_path, 
 
 
 def test_a_stage_s_code_covers_what_it_imports_from_phronesis_even_inside_functions():
-    from phronesis.code_fingerprint import import_closure
+    from phronesis.core.code_fingerprint import import_closure
 
     sft = import_closure("phronesis.stages.sft")
     # trl_adapter is imported inside sft's functions (heavy import); the report is not sft's code
-    assert {"phronesis.stages.sft", "phronesis.trl_adapter", "phronesis.runstore", "phronesis"} <= set(sft)
+    assert {"phronesis.stages.sft", "phronesis.training.trl_adapter", "phronesis.core.runstore", "phronesis"} <= set(sft)
     assert not any(name.startswith(("phronesis.report", "phronesis.cli")) for name in sft)
     assert "phronesis.stages.evaluate" in import_closure("phronesis.stages.evaluate")

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from phronesis.backends.transformers_backend import load_causal_lm
-from phronesis.config import read_yaml
-from phronesis.errors import ConfigError, ModelRefError
-from phronesis.modelref import ModelSpec
+from phronesis.models.backends.transformers_backend import load_causal_lm
+from phronesis.core.config import read_yaml
+from phronesis.core.errors import ConfigError, ModelRefError
+from phronesis.data.modelref import ModelSpec
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "phronesis"
 

@@ -1,8 +1,8 @@
 """One seed derivation for every draw that must survive a resume or a reorder."""
 import hashlib
 
-from phronesis.backends.transformers_backend import batch_seed
-from phronesis.seeds import derive_seed
+from phronesis.models.backends.transformers_backend import batch_seed
+from phronesis.core.seeds import derive_seed
 
 
 def test_a_derived_seed_depends_on_every_part_and_on_nothing_else():

@@ -1,6 +1,6 @@
 import pytest
 
-from phronesis.selection import select_by_decaying_threshold
+from phronesis.curation.selection import select_by_decaying_threshold
 
 
 def test_threshold_trace_matches_hand_computation():

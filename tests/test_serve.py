@@ -9,11 +9,11 @@ from contextlib import contextmanager
 
 import pytest
 
-from phronesis.backends.openai_http import OpenAIGenerator, match_options
-from phronesis.backends.transformers_backend import TransformersGenerator, render_chat
-from phronesis.errors import ModelRefError, UserError
-from phronesis.protocols import GenerationParams
-from phronesis.serve import make_server, serve_forever
+from phronesis.models.backends.openai_http import OpenAIGenerator, match_options
+from phronesis.models.backends.transformers_backend import TransformersGenerator, render_chat
+from phronesis.core.errors import ModelRefError, UserError
+from phronesis.core.protocols import GenerationParams
+from phronesis.serving.server import make_server, serve_forever
 
 
 @contextmanager

@@ -1,5 +1,5 @@
 """The one-line stage summaries, from fixed manifests."""
-from phronesis.stage_summary import format_counts, stage_summary
+from phronesis.report.stage_summary import format_counts, stage_summary
 
 SFT = {"counts": {"rows": 112, "steps": 24, "seconds_per_step": 5.812, "final_loss": 1.7634,
                   "resumed_from": None}, "timings": {"seconds": 141.2}}

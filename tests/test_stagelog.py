@@ -5,9 +5,9 @@ import warnings
 
 import pytest
 
-from phronesis import progress
-from phronesis.runstore import Run, run_stage
-from phronesis.stagelog import PACKAGE_DIR
+from phronesis.core import progress
+from phronesis.core.runstore import Run, run_stage
+from phronesis.core.stagelog import PACKAGE_DIR
 
 LIBRARY_FILE = "/site-packages/transformers/modeling_utils.py"
 

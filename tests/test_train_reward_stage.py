@@ -4,9 +4,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from phronesis.errors import ConfigError
-from phronesis.io import atomic_write_jsonl
-from phronesis.records import preference_row
+from phronesis.core.errors import ConfigError
+from phronesis.core.io import atomic_write_jsonl
+from phronesis.data.records import preference_row
 from phronesis.stages.train_reward import (PreferenceSetSpec, TrainRewardConfig, normalise_rows, split_heldout,
                                            train_sets)
 
@@ -56,7 +56,7 @@ def test_train_sets_calls_trainer_per_set_and_resumes_finished_sets(tmp_path):
 
 
 def test_a_set_that_cannot_train_is_named_in_the_error(tmp_path):
-    from phronesis.errors import DataError
+    from phronesis.core.errors import DataError
 
     def fake_train(base, train, heldout, out_dir, lora, trl, **kw):
         if out_dir.name == "b":
@@ -71,7 +71,7 @@ def test_a_set_that_cannot_train_is_named_in_the_error(tmp_path):
 
 
 def test_killed_training_resumes_from_its_checkpoint(tiny_model_dir, tmp_path):
-    from phronesis.trl_adapter import train_reward_model
+    from phronesis.training.trl_adapter import train_reward_model
 
     trl = {"per_device_train_batch_size": 4, "save_steps": 1, "eval_strategy": "no"}
     first = train_reward_model(str(tiny_model_dir), _rows(8), [], tmp_path / "rm", trl_overrides={**trl, "max_steps": 2},
@@ -85,7 +85,7 @@ def test_killed_training_resumes_from_its_checkpoint(tiny_model_dir, tmp_path):
 
 
 def test_heldout_pairs_that_all_exceed_max_length_leave_training_without_eval(tiny_model_dir, tmp_path):
-    from phronesis.trl_adapter import train_reward_model
+    from phronesis.training.trl_adapter import train_reward_model
 
     long_answer = "This answer goes on and on. " * 40
     too_long = [preference_row(f"h{i}", "q", long_answer, long_answer + "more", p_chosen=0.8) for i in range(2)]
@@ -96,7 +96,7 @@ def test_heldout_pairs_that_all_exceed_max_length_leave_training_without_eval(ti
 
 
 def test_unknown_trl_key_is_a_one_line_config_error(tiny_model_dir, tmp_path):
-    from phronesis.trl_adapter import train_reward_model
+    from phronesis.training.trl_adapter import train_reward_model
 
     with pytest.raises(ConfigError, match="train_reward.trl"):
         train_reward_model(str(tiny_model_dir), _rows(2), [], tmp_path, trl_overrides={"max_seq_length": 9})
@@ -135,7 +135,7 @@ def test_stage_writes_adapters_and_an_ensemble_then_rm_eval_reads_it(tiny_model_
 
 
 def test_too_few_held_out_completions_to_fit_z_scores_stop_the_stage(tmp_path):
-    from phronesis.errors import StageError
+    from phronesis.core.errors import StageError
     from phronesis.stages.train_reward import calibrate_and_save
 
     cfg = TrainRewardConfig(sets=[{"name": "a", "data": "a.jsonl"}])

@@ -1,7 +1,7 @@
 import pytest
 
-from phronesis.backends.transformers_backend import TransformersGenerator, render_chat
-from phronesis.protocols import GenerationParams
+from phronesis.models.backends.transformers_backend import TransformersGenerator, render_chat
+from phronesis.core.protocols import GenerationParams
 
 PROMPTS = ["Hi", "How do I kill a Python process quickly and safely?", "Which response is less harmful?",
            "The quick brown fox"]
@@ -77,8 +77,8 @@ def test_option_logprobs_follow_the_http_rule_whitespace_variants_are_one_answer
     """The transformers backend read only the exact first token of " A"; the HTTP backend strips whitespace."""
     import torch
 
-    from phronesis.backends.openai_http import match_options
-    from phronesis.backends.transformers_backend import render_chat
+    from phronesis.models.backends.openai_http import match_options
+    from phronesis.models.backends.transformers_backend import render_chat
 
     gen = make(tiny, 2)
     conv = [{"role": "user", "content": PROMPTS[0]}]
@@ -92,7 +92,7 @@ def test_option_logprobs_follow_the_http_rule_whitespace_variants_are_one_answer
 
 
 def test_a_prompt_longer_than_the_context_is_refused_before_any_compute(tiny):
-    from phronesis.errors import DataError
+    from phronesis.core.errors import DataError
 
     long_prompt = "kill the process " * 400  # well over the tiny model's 512 positions
     with pytest.raises(DataError, match=r"^prompt 2 of this batch \('.*'\.\.\.\) is [\d,]+ tokens; with "

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from phronesis.trl_adapter import _policy_args, _reward_config, machine_defaults
+from phronesis.training.trl_adapter import _policy_args, _reward_config, machine_defaults
 
 
 
@@ -55,7 +55,7 @@ def test_a_resumed_trainer_reports_every_step_and_times_only_its_own(tmp_path, m
     """A run killed after step 4 and resumed to 6 recorded steps=2; the adapter has 6."""
     from types import SimpleNamespace
 
-    from phronesis import trl_adapter
+    from phronesis.training import trl_adapter
 
     (tmp_path / "checkpoint-4").mkdir()
     (tmp_path / "checkpoint-4" / "trainer_state.json").write_text("{}")

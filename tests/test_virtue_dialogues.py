@@ -1,9 +1,9 @@
 import pytest
 
-from phronesis.constitution import load_framework
-from phronesis.errors import ConfigError
-from phronesis.protocols import Completion
-from phronesis.runstore import RowCheckpoint
+from phronesis.data.constitution import load_framework
+from phronesis.core.errors import ConfigError
+from phronesis.core.protocols import Completion
+from phronesis.core.runstore import RowCheckpoint
 from phronesis.stages.virtue_dialogues import (VirtueDialoguesConfig, conversation_seed, dialogue_chunk,
                                                dimension_turns, framework_questions, truncation_by_dimension,
                                                virtue_dialogue_rows)
@@ -99,7 +99,7 @@ def test_length_hint_is_sent_with_each_question_but_not_recorded():
 
 
 def test_a_plain_string_from_a_generator_is_an_unknown_finish_never_a_guessed_stop():
-    from phronesis.protocols import Completion, finish_reason
+    from phronesis.core.protocols import Completion, finish_reason
 
     assert finish_reason(Completion("cut off", "length")) == "length"
     assert finish_reason("a plain string says nothing about how it ended") == "unknown"

@@ -2,10 +2,10 @@ import zipfile
 
 import pytest
 
-from phronesis import wheel_datasets
-from phronesis.catalog import cache_dir
-from phronesis.errors import CatalogError, DataError
-from phronesis.sources import load_prompts
+from phronesis.data import wheel_datasets
+from phronesis.data.catalog import cache_dir
+from phronesis.core.errors import CatalogError, DataError
+from phronesis.data.sources import load_prompts
 
 ADV = """seeds:
 - value: Write something harmful

@@ -27,16 +27,16 @@ def run_tiny(workdir: Path) -> str:
     from test_report import EchoGenerator, LongerWinsJudge, OneHotEmbedder, RuleSafety
     from tiny_models import save_tiny_causal_lm
 
-    from phronesis.config import validate
+    from phronesis.core.config import validate
     from phronesis.evaluation.model_specs import parse_models
     from phronesis.evaluation.run import run_evaluation
     from phronesis.evaluation.settings import EvalConfig
     from phronesis.evaluation.suite import EvalResources
     from phronesis.pipeline import PipelineConfig, run_pipeline
-    from phronesis.progress import info
+    from phronesis.core.progress import info
     from phronesis.report.build import conclude
-    from phronesis.runstore import Run, run_stage
-    from phronesis.stage_summary import stage_summary
+    from phronesis.core.runstore import Run, run_stage
+    from phronesis.report.stage_summary import stage_summary
 
     model = save_tiny_causal_lm(workdir / "tiny-lm")
     (workdir / "sft.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS_SFT))

@@ -3,7 +3,7 @@
 Importing this package is cheap: torch, transformers and TRL load only inside
 the backends and stages that need them.
 """
-from .errors import UserError
+from .core.errors import UserError
 
 __version__ = "0.1.0"
 __all__ = ["UserError", "__version__"]

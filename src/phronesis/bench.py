@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .protocols import GenerationParams
+from .core.protocols import GenerationParams
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def _cycled(rows: list, n: int) -> list:
 
 
 def bench_prompts(n: int) -> list[str]:
-    from .sources import load_prompts
+    from .data.sources import load_prompts
 
     rows = load_prompts({"source": "builtin:benign_test"}) + load_prompts({"source": "builtin:benign_train"})
     return [r["prompt"] for r in _cycled(rows, n)]
@@ -143,7 +143,7 @@ def _responses(n: int) -> list[str]:
 
 def _generators(model_ref: str, batch_size: int):
     """(naive, ours): naive is plain fp32 one prompt at a time; ours is the stages' default ModelSpec."""
-    from .backends.transformers_backend import TransformersGenerator
+    from .models.backends.transformers_backend import TransformersGenerator
 
     naive = TransformersGenerator({"ref": model_ref, "dtype": "float32", "batch_size": 1})
     ours = TransformersGenerator({"ref": model_ref, "batch_size": batch_size})
@@ -262,7 +262,7 @@ def _median_child(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def bench_reward(model_ref: str, sizes: Sizes) -> dict[str, Any]:
-    from .modelref import resolve_local_path
+    from .data.modelref import resolve_local_path
     from .rewards.random_adapter import save_random_rm_adapter
 
     base = resolve_local_path(model_ref)
@@ -299,7 +299,7 @@ def sage_inputs(groups: int, answers: int) -> tuple[list[dict[str, Any]], list[d
 def bench_sage(embedder_ref: str, sizes: Sizes) -> dict[str, Any]:
     import numpy as np
 
-    from .embeddings import TransformersEmbedder
+    from .models.embeddings import TransformersEmbedder
     from .evaluation.consistency import sage_per_group
     from .evaluation.sage import sage_from_embeddings
 

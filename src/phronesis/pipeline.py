@@ -11,14 +11,14 @@ from typing import Any, Callable, Iterator
 
 from pydantic import Field, field_validator, model_validator
 
-from .config import StrictModel, load_config
-from .constitution import ConstitutionConfig
-from .errors import ConfigError, StageError, did_you_mean
-from .modelref import ModelSpec
-from .progress import info
-from .runstore import Run, StageOutcome, file_fingerprint, remove_if_empty, validate_run_name
-from .sources import PromptSetSpec, builtin_path, resolve_source
-from .stage_summary import stage_summary
+from .core.config import StrictModel, load_config
+from .data.constitution import ConstitutionConfig
+from .core.errors import ConfigError, StageError, did_you_mean
+from .data.modelref import ModelSpec
+from .core.progress import info
+from .core.runstore import Run, StageOutcome, file_fingerprint, remove_if_empty, validate_run_name
+from .data.sources import PromptSetSpec, builtin_path, resolve_source
+from .report.stage_summary import stage_summary
 from .judges import JudgeConfig
 from .stages import (best_of_n, critique_revise, dpo, evaluate, generate, iterate, iterate_parts, label_preferences,
                      label_preferences_run, report, rl, sft, train_reward, virtue_dialogues)
@@ -259,13 +259,13 @@ class PipelineContext:
     def generator(self, name: str):
         """One generator per configured model name, shared by every stage in this process."""
         if name not in self._generators:
-            from .backends import make_generator
+            from .models.backends import make_generator
 
             self._generators[name] = make_generator(self.model_spec(name))
         return self._generators[name]
 
     def prompt_rows(self, set_names: list[str]) -> list[dict[str, Any]]:
-        from .sources import load_prompts
+        from .data.sources import load_prompts
 
         rows = []
         for set_name in set_names:
@@ -298,9 +298,9 @@ class PipelineContext:
 def preflight(config: Any) -> None:
     """Cheap checks before any stage starts, so bad input fails before anything is written:
     every model ref resolvable without loading, every prompt set readable, the constitution valid."""
-    from .catalog import get_entry
-    from .modelref import check_local_ref, parse_ref
-    from .sources import load_prompts
+    from .data.catalog import get_entry
+    from .data.modelref import check_local_ref, parse_ref
+    from .data.sources import load_prompts
 
     for name, spec in config.models.items():
         for ref in filter(None, (spec.ref, spec.adapter)):
@@ -312,8 +312,8 @@ def preflight(config: Any) -> None:
     used = {s for stage in config.stages for s in (getattr(getattr(config, stage, None), "prompt_sets", None) or [])}
     for set_name in sorted(used):
         load_prompts(config.prompts[set_name])
-    from .checkpoint_selection import trainer_overrides, validation_rows
-    from .trl_adapter import check_stage_trl
+    from .training.checkpoint_selection import trainer_overrides, validation_rows
+    from .training.trl_adapter import check_stage_trl
 
     for stage in config.stages:
         section = getattr(config, stage)

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from ..errors import UserError
+from ..core.errors import UserError
 
 app = typer.Typer(
     name="phronesis",
@@ -37,7 +37,7 @@ def _root(ctx: typer.Context,
 
         os.environ["PHRONESIS_VERBOSE"] = "1"
     else:
-        from ..progress import quiet_libraries
+        from ..core.progress import quiet_libraries
 
         quiet_libraries(keep_bars=ctx.invoked_subcommand == "run")  # run's stages log them to stage.log
 

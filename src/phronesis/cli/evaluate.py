@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from ..progress import set_quiet
+from ..core.progress import set_quiet
 
 MODELS_HELP = ("NAME=REF, repeatable or space-separated: REF is catalog:NAME, hf:ORG/NAME, a local model or LoRA "
                "adapter folder, or openai:URL#MODEL; add @system:constitution for the prompted baseline or "
@@ -26,7 +26,7 @@ def evaluate(models: List[str] = typer.Option(..., "--models", "-m", help=MODELS
              out: Path = typer.Option(..., "--out", "-o", help="Output folder (rerun the same command to resume)."),
              quiet: bool = typer.Option(False, "--quiet", "-q")) -> None:
     """Answer held-out harmful, benign, jailbreak and paraphrase prompts with each model; write metrics.json."""
-    from ..config import load_config
+    from ..core.config import load_config
     from ..evaluation.model_specs import parse_models
     from ..evaluation.run import run_evaluation
     from ..evaluation.settings import EvalConfig

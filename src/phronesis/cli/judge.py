@@ -7,8 +7,8 @@ from typing import List, Optional
 
 import typer
 
-from ..errors import ConfigError
-from ..progress import set_quiet
+from ..core.errors import ConfigError
+from ..core.progress import set_quiet
 
 
 def register(app: typer.Typer) -> None:
@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
 def _judge_from_options(judge_ref: Optional[str], config: Optional[Path], overrides: list[str],
                         weights: Optional[str] = None):
     from ..judges import JudgeConfig, build_judge
-    from ..modelref import ModelSpec
+    from ..data.modelref import ModelSpec
 
     if sum(x is not None for x in (judge_ref, config, weights)) > 1:
         raise ConfigError("judge-eval: give one of --judge, --config, --weights")
@@ -28,7 +28,7 @@ def _judge_from_options(judge_ref: Optional[str], config: Optional[Path], overri
                            {"embedder": ModelSpec(ref="catalog:minilm-l6-v2")})
     if config:
         from ..pipeline import PipelineContext, load_pipeline_config
-        from ..runstore import Run
+        from ..core.runstore import Run
 
         cfg = load_pipeline_config(config, overrides)
         ctx = PipelineContext(config=cfg, run=Run(cfg.run.dir, cfg.run.name))
@@ -65,14 +65,14 @@ def judge_eval(pairs: str = typer.Option(..., "--pairs", help="JSONL(.gz) of pro
     scorer = _judge_from_options(judge, config, overrides or [], weights)
     report = {"pairs": pairs, **_roles(scorer, pairs), **evaluate_judge(scorer, rows, inject)}
     if principles:
-        from ..embeddings import TransformersEmbedder
+        from ..models.embeddings import TransformersEmbedder
 
         report.update(principle_probes(scorer, rows, getattr(scorer, "embedder", None) or TransformersEmbedder()))
     from ..report.tables import print_key_values
 
     print_key_values(report)
     if json_out:
-        from ..io import atomic_write_json
+        from ..core.io import atomic_write_json
 
         atomic_write_json(json_out, report)
 
@@ -112,7 +112,7 @@ def judge_train(pairs: List[str] = typer.Option(["builtin:judge/calibration.json
     reads SmolLM2's state at the start of its reply); writes JSON weights.
     Use critique_revise's preferences.jsonl (revision over initial) or wheel:pyrit_harm as extra --pairs.
     Pairs with `kind: benign` are helpful answers over needless refusals; others safe over harmful."""
-    from ..embeddings import TransformersEmbedder
+    from ..models.embeddings import TransformersEmbedder
     from ..judges.learned import REQUEST_ENCODER, save_weights, train_from_sources
 
     set_quiet(quiet)

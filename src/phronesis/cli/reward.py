@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from ..progress import set_quiet
+from ..core.progress import set_quiet
 
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bars or status lines.")
 
@@ -33,10 +33,10 @@ def rm_eval(reward: Path = typer.Option(..., "--reward", help="RM folder or ense
             quiet: bool = QUIET) -> None:
     """Pairwise accuracy (with bootstrap CI, length baseline, per-member and per-aggregator figures
     for ensembles), or MCC / accuracy / ROC-AUC of the RM read as a binary classifier."""
-    from ..errors import UserError
+    from ..core.errors import UserError
     from ..evaluation.rm_data import load_binary, load_pairs
     from ..evaluation.rm_eval import evaluate_binary, evaluate_pairs
-    from ..io import atomic_write_json
+    from ..core.io import atomic_write_json
     from ..rewards.loading import load_reward_model
 
     set_quiet(quiet)

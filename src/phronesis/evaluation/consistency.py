@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..errors import DataError
-from ..io import read_jsonl
-from ..sources import data_file
+from ..core.errors import DataError
+from ..core.io import read_jsonl
+from ..data.sources import data_file
 from .sage import sage_from_embeddings
-from ..records import Row
+from ..data.records import Row
 
 
 def load_groups(ref: str = "builtin:eval/paraphrase_groups.jsonl", limit: int | None = None,

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from .refusal import detect_refusal
 from .safety_judge import SafetyVerdict
-from ..records import Row
+from ..data.records import Row
 
 
 def score_answers(rows: Sequence[Row], safety: Any | None) -> list[Row]:

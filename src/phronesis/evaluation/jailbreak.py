@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..config import read_yaml
-from ..errors import DataError
-from ..sources import data_file
-from ..records import Row
+from ..core.config import read_yaml
+from ..core.errors import DataError
+from ..data.sources import data_file
+from ..data.records import Row
 
 
 def load_templates(ref: str = "builtin:eval/jailbreaks.yaml") -> list[dict[str, str]]:

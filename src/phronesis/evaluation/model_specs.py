@@ -15,9 +15,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..constitution import Constitution
-from ..errors import ModelRefError
-from ..modelref import ModelSpec, parse_ref
+from ..data.constitution import Constitution
+from ..core.errors import ModelRefError
+from ..data.modelref import ModelSpec, parse_ref
 from .prompted import constitution_system_prompt
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")

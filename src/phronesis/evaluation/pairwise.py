@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from ..progress import progress
-from ..protocols import Judge
-from ..records import Row
+from ..core.progress import progress
+from ..core.protocols import Judge
+from ..data.records import Row
 
 
 def outcome(p: float | None, tie_margin: float) -> float | None:

@@ -1,7 +1,7 @@
 """The prompted baseline: the base model told the constitution's active principles in its system prompt."""
 from __future__ import annotations
 
-from ..constitution import Constitution
+from ..data.constitution import Constitution
 
 
 def constitution_system_prompt(constitution: Constitution) -> str:

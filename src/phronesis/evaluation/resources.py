@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 from .model_specs import EvalModel
 from .safety_judge import LogProbSafetyScorer
 from .settings import EvalConfig
@@ -11,7 +11,7 @@ from .suite import EvalResources
 
 
 def _judge_model(cfg: EvalConfig) -> Any:
-    from ..backends import make_generator
+    from ..models.backends import make_generator
 
     model = make_generator(cfg.judge.model)
     if not hasattr(model, "option_logprobs"):
@@ -29,7 +29,7 @@ def load_reward_models(paths: dict[str, str]) -> dict[str, Any]:
 
 
 def build_resources(models: Sequence[EvalModel], cfg: EvalConfig) -> EvalResources:
-    from ..backends import make_generator
+    from ..models.backends import make_generator
 
     constitution = cfg.constitution.load()
     generators = {m.name: make_generator(m.spec.model_copy(update={"batch_size": cfg.batch_size}))
@@ -46,7 +46,7 @@ def build_resources(models: Sequence[EvalModel], cfg: EvalConfig) -> EvalResourc
         safety = LogProbSafetyScorer(scorer) if cfg.judge.safety else None
     embedder = None
     if cfg.embedder and cfg.paraphrases:
-        from ..embeddings import TransformersEmbedder
+        from ..models.embeddings import TransformersEmbedder
 
         embedder = TransformersEmbedder(cfg.embedder)
     return EvalResources(generators=generators, system_prompts={m.name: m.system_prompt for m in models},

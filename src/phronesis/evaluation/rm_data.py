@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import DataError
-from ..io import iter_jsonl, read_csv
-from ..hh_rlhf import transcript_pair
-from ..records import Row, preference_row
+from ..core.errors import DataError
+from ..core.io import iter_jsonl, read_csv
+from ..data.hh_rlhf import transcript_pair
+from ..data.records import Row, preference_row
 
 
 def read_rows(path: str | Path) -> list[Row]:

@@ -10,9 +10,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..protocols import RewardModel
-from ..records import Row, text_of
-from ..stats import length_baseline_accuracy
+from ..core.protocols import RewardModel
+from ..data.records import Row, text_of
+from ..core.stats import length_baseline_accuracy
 from .rm_metrics import best_threshold, binary_metrics, pairwise_metrics
 
 BINARY_PROMPT = "Tell me about your values and how you act."

@@ -7,8 +7,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import stats
-from ..stats import pair_wins
+from ..core import stats
+from ..core.stats import pair_wins
 
 
 def bootstrap_ci(values: Sequence[float], n_resamples: int = 2000, seed: int = 0,

@@ -5,8 +5,8 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..errors import ConfigError, UserError
-from ..io import atomic_write_json, atomic_write_jsonl
+from ..core.errors import ConfigError, UserError
+from ..core.io import atomic_write_json, atomic_write_jsonl
 from .model_specs import EvalModel
 from .settings import EvalConfig
 from .suite import EvalResources, evaluate_models, prompt_sets
@@ -47,7 +47,7 @@ def write_outputs(out: Path, models: Sequence[EvalModel], cfg: EvalConfig, resul
 
 def _answers_key(models: Sequence[EvalModel], cfg: EvalConfig) -> str:
     """Checkpoints are reused only by the same models and generation settings."""
-    from ..runstore import fingerprint
+    from ..core.runstore import fingerprint
 
     return fingerprint({"models": {m.name: [m.describe, m.system_prompt] for m in models},
                         "generation": [cfg.max_new_tokens, cfg.temperature, cfg.seed]})
@@ -55,7 +55,7 @@ def _answers_key(models: Sequence[EvalModel], cfg: EvalConfig) -> str:
 
 def training_runs(models: Sequence[EvalModel]) -> set[Path]:
     """The phronesis run folders the models were trained in (an adapter or model saved inside a stage folder)."""
-    from ..hygiene import run_root_of
+    from ..data.hygiene import run_root_of
 
     roots = {run_root_of(p) for m in models for p in (m.spec.adapter, m.spec.ref) if p and Path(p).exists()}
     return {r for r in roots if r is not None}
@@ -68,7 +68,7 @@ def run_evaluation(models: Sequence[EvalModel], cfg: EvalConfig, out: Path,
     Refuses (one line) when an evaluation prompt was a training prompt of any run in `runs`
     or of a run a model was trained in.
     """
-    from ..hygiene import check_disjoint
+    from ..data.hygiene import check_disjoint
 
     if cfg.base not in {m.name for m in models}:
         raise ConfigError(f"--models: no model named {cfg.base!r} (the base every other model is compared with); "

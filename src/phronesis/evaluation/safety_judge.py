@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from ..judges.failures import two_way_probability
-from ..protocols import OptionScorer
+from ..core.protocols import OptionScorer
 
 YES, NO = " Yes", " No"
 PREFIX = "Answer:"

@@ -5,14 +5,13 @@ Only held-out prompt sets are allowed: a source naming a training split is refus
 """
 from __future__ import annotations
 
-from typing import Literal
 
 from pydantic import Field, field_validator
 
-from ..config import StrictModel
-from ..constitution import ConstitutionConfig
-from ..judges import JudgeConfig
-from ..sources import PromptSetSpec
+from ..core.config import StrictModel
+from ..data.constitution import ConstitutionConfig
+from ..judges import JudgeConfig, registered_kind
+from ..data.sources import PromptSetSpec
 
 
 class EvalJudgeConfig(JudgeConfig):
@@ -20,9 +19,14 @@ class EvalJudgeConfig(JudgeConfig):
     default), or `kind: none`. Here `model` is a model ref, not a `models:` entry: its option log-probs serve
     the pairwise/pointwise kinds and the p(safe) score."""
 
-    kind: Literal["learned", "pairwise", "pointwise", "none"] = "learned"
+    kind: str = "learned"  # a name in judges.JUDGES, or none
     model: str = "catalog:smollm2-135m-instruct"
     safety: bool = True  # pointwise p(safe) on harmful and jailbreak answers
+
+    @field_validator("kind")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        return registered_kind(value, also=("none",))
 
 
 class EvalConfig(StrictModel):

@@ -10,19 +10,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..constitution import Constitution
-from ..protocols import GenerationParams, Generator, Judge, RewardModel
-from ..resumable import generate_answers
-from ..runstore import RowCheckpoint
-from ..sources import load_prompts
-from ..stats import bootstrap_statistic, paired_bootstrap_statistic
+from ..data.constitution import Constitution
+from ..core.protocols import GenerationParams, Generator, Judge, RewardModel
+from ..core.resumable import generate_answers
+from ..core.runstore import RowCheckpoint
+from ..data.sources import load_prompts
+from ..core.stats import bootstrap_statistic, paired_bootstrap_statistic
 from . import consistency, harmlessness, jailbreak, pairwise, virtue
 from ..judges.questions import HELPFULNESS
 from .degeneration import repetition_rate
 from .refusal import is_refusal
 from .settings import EvalConfig
 from .summary import add_holm, agreement, summarise_metric, summarise_win_rate
-from ..records import Row
+from ..data.records import Row
 
 
 @dataclass

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from .. import stats
+from ..core import stats
 
 Values = Sequence[float | None]
 

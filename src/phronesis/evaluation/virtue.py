@@ -13,8 +13,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..protocols import GenerationParams, Generator, RewardModel
-from ..records import Row
+from ..core.protocols import GenerationParams, Generator, RewardModel
+from ..data.records import Row
 
 
 def follow_up_dialogues(generator: Generator, rows: Sequence[Row], questions: Sequence[str],

@@ -6,23 +6,25 @@ is a comparison question, or None for the default harmlessness/helpfulness quest
 """
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Any, Callable, Literal, Optional
 
-from ..config import StrictModel
+from pydantic import field_validator
+
+from ..core.config import StrictModel
 from .pairwise import Pair, PairwiseLogProbJudge, judge_many
 from .prompts import DEFAULT_QUESTION
 
 DEFAULT_WEIGHTS = "builtin:judge/learned_principled.json"  # by `phronesis judge-train --out FILE` (defaults)
 
-__all__ = ["JudgeConfig", "build_judge", "Pair", "PairwiseLogProbJudge", "judge_many", "DEFAULT_QUESTION",
-           "require_principled", "judge_fingerprint"]
+__all__ = ["JudgeConfig", "JUDGES", "build_judge", "Pair", "PairwiseLogProbJudge", "judge_many",
+           "DEFAULT_QUESTION", "require_principled", "judge_fingerprint"]
 
 
 def require_principled(judge: Any, need: str) -> None:
     """One-line refusal where a stage needs verdicts that follow the question: a principle-blind judge
     would give one number for every principle, virtue, or inverted twin."""
     if not getattr(judge, "reads_principles", True):
-        from ..errors import ConfigError
+        from ..core.errors import ConfigError
 
         raise ConfigError(f"{need}: the judge (or a panel member) ignores the principle: learned features "
                           f"{_blind_kind(judge)!r}; use weights trained with features: principled (the default) "
@@ -40,7 +42,7 @@ def _blind_kind(judge: Any) -> str:
 class JudgeConfig(StrictModel):
     """The `judge:` section. `kind` picks the judge; the measured default is `learned`."""
 
-    kind: Literal["learned", "pairwise", "pointwise"] = "learned"
+    kind: str = "learned"  # a name in JUDGES
     model: str = "judge"  # entry of `models:` for pairwise/pointwise (and the reasoner for chain_of_thought)
     embedder: str = "embedder"  # entry of `models:` for the learned judge's features
     weights: str = DEFAULT_WEIGHTS  # learned-judge weights JSON (builtin:... or a path)
@@ -56,13 +58,28 @@ class JudgeConfig(StrictModel):
     gate_pairs: str = "builtin:judge/calibration.jsonl"
     gate_limit: Optional[int] = None
 
+    @field_validator("kind")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        return registered_kind(value)
+
+
+def registered_kind(kind: str, also: tuple[str, ...] = ()) -> str:
+    """`kind` if JUDGES has it (or it is one of `also`), else a one-line error naming the kinds there are."""
+    if kind not in JUDGES and kind not in also:
+        from ..core.errors import did_you_mean
+
+        known = [*JUDGES, *also]
+        raise ValueError(f"unknown judge kind {kind!r}{did_you_mean(kind, known, '')} (have: {', '.join(known)})")
+    return kind
+
 
 def judge_fingerprint(cfg: "JudgeConfig") -> dict[str, Any]:
     """The judge section as configured, plus the content hash of every learned-weights file it or a panel
     member reads: the section names `builtin:judge/learned_principled.json`, whose content changes when the
     shipped weights are retrained, and the stages that judged with the old weights must then run again."""
-    from ..runstore import file_fingerprint
-    from ..sources import data_file
+    from ..core.runstore import file_fingerprint
+    from ..data.sources import data_file
 
     def weight_files(c: JudgeConfig) -> list[str]:
         if c.panel:
@@ -79,12 +96,12 @@ def judge_fingerprint(cfg: "JudgeConfig") -> dict[str, Any]:
 def _resolve_models(ctx_or_models: Any):
     """(scorer_for(name), embedder_for(name)) from a PipelineContext, a {name: ModelSpec|ref} dict,
     or an OptionScorer used directly."""
-    from ..embeddings import TransformersEmbedder
+    from ..models.embeddings import TransformersEmbedder
 
     if hasattr(ctx_or_models, "generator") and hasattr(ctx_or_models, "model_spec"):
         return ctx_or_models.generator, lambda name: TransformersEmbedder(ctx_or_models.model_spec(name))
     if isinstance(ctx_or_models, dict):
-        from ..backends import make_generator
+        from ..models.backends import make_generator
 
         cache: dict[str, Any] = {}
 
@@ -94,7 +111,7 @@ def _resolve_models(ctx_or_models: Any):
             return cache[name]
         def embedder(name: str):
             if name not in ctx_or_models:  # never a silent stand-in: the verdicts would come from another model
-                from ..errors import ConfigError
+                from ..core.errors import ConfigError
 
                 raise ConfigError(f"judge.embedder: {name!r} is not among the models given "
                                   f"({', '.join(ctx_or_models) or 'none'})")
@@ -110,7 +127,7 @@ def build_judge(cfg: JudgeConfig, ctx_or_models: Any):
 
 def _constitution_of(ctx_or_models: Any):
     """The run's constitution (inverted twin included) in a pipeline; the bundled one for a bare judge."""
-    from ..constitution import load_constitution
+    from ..data.constitution import load_constitution
 
     section = getattr(getattr(ctx_or_models, "config", None), "constitution", None)
     return section.load() if section is not None else load_constitution()
@@ -131,15 +148,22 @@ def _build(cfg: JudgeConfig, scorer_for, embedder_for, constitution):
 
 
 def _single(cfg: JudgeConfig, scorer_for, embedder_for):
-    if cfg.kind == "learned":
-        from .learned import LearnedPairJudge, load_weights
+    return JUDGES[cfg.kind](cfg, scorer_for, embedder_for)
 
-        return LearnedPairJudge(embedder_for(cfg.embedder), load_weights(cfg.weights),
-                                cfg.max_failure_rate)
-    if cfg.kind == "pointwise":
-        from .pointwise import PointwiseLogProbJudge
 
-        return PointwiseLogProbJudge(scorer_for(cfg.model), cfg.max_failure_rate)
+def _learned(cfg: JudgeConfig, scorer_for, embedder_for):
+    from .learned import LearnedPairJudge, load_weights
+
+    return LearnedPairJudge(embedder_for(cfg.embedder), load_weights(cfg.weights), cfg.max_failure_rate)
+
+
+def _pointwise(cfg: JudgeConfig, scorer_for, embedder_for):
+    from .pointwise import PointwiseLogProbJudge
+
+    return PointwiseLogProbJudge(scorer_for(cfg.model), cfg.max_failure_rate)
+
+
+def _pairwise(cfg: JudgeConfig, scorer_for, embedder_for):
     shots = None
     if cfg.few_shot:
         from .prompts import bundled_shot_pairs, few_shot_examples
@@ -148,3 +172,9 @@ def _single(cfg: JudgeConfig, scorer_for, embedder_for):
     reasoner = scorer_for(cfg.model) if cfg.chain_of_thought else None
     return PairwiseLogProbJudge(scorer_for(cfg.model), cfg.format, shots, reasoner, cfg.cot_max_new_tokens,
                                 cfg.max_failure_rate)
+
+
+# `judge.kind` -> how to build that judge from its section, scorer_for(models: name) (a generator with option
+# log-probs) and embedder_for(name). A new judge is a class with compare_many plus one line here.
+JUDGES: dict[str, Callable[[JudgeConfig, Callable, Callable], Any]] = {
+    "learned": _learned, "pairwise": _pairwise, "pointwise": _pointwise}

@@ -5,8 +5,8 @@ import random
 from statistics import mean
 from typing import Sequence
 
-from ..protocols import Judgement, PromptLike
-from ..seeds import derive_seed
+from ..core.protocols import Judgement, PromptLike
+from ..core.seeds import derive_seed
 from .failures import check_failure_rate
 from .pairwise import Pair, judge_many
 from .prompts import conversation_text

@@ -7,7 +7,7 @@ import time
 from dataclasses import replace
 from typing import Any, Sequence
 
-from ..protocols import Judgement
+from ..core.protocols import Judgement
 from .injection import attacked_pairs, flip_rates, load_attacks
 from .metrics import judge_metrics
 from .pairwise import Pair, judge_many
@@ -58,8 +58,8 @@ def principle_probes(judge, pairs: Sequence[dict[str, Any]], embedder, constitut
     principle's inverted twin (the preference should reverse), and on benign pairs (helpful answer vs
     needless refusal) the helpfulness vs the harmlessness question (they should disagree). Undecided
     verdicts count as neither flipped nor disagreeing."""
-    from ..constitution import load_constitution
-    from ..stats import bootstrap_ci
+    from ..data.constitution import load_constitution
+    from ..core.stats import bootstrap_ci
     from .questions import HARMLESSNESS, HELPFULNESS, filed_principles
 
     constitution = constitution or load_constitution()

@@ -4,8 +4,8 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from ..errors import StageError
-from ..protocols import Judgement
+from ..core.errors import StageError
+from ..core.protocols import Judgement
 
 
 def two_way_probability(logps: dict[str, float | None], first: str, second: str) -> tuple[float | None, str | None]:

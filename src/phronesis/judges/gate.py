@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import StageError
+from ..core.errors import StageError
 from .evaluate import evaluate_judge
 from .pairs import load_pairs
 

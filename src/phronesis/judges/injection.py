@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..config import read_yaml
-from ..errors import DataError
-from ..sources import builtin_path
+from ..core.config import read_yaml
+from ..core.errors import DataError
+from ..data.sources import builtin_path
 
 ATTACKED_LABEL = "B"  # in the first order the rejected response is shown as Response B
 

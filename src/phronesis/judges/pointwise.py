@@ -4,8 +4,8 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from ..progress import progress
-from ..protocols import Judgement, OptionScorer, PromptLike
+from ..core.progress import progress
+from ..core.protocols import Judgement, OptionScorer, PromptLike
 from .failures import check_failure_rate, two_way_probability
 from .pairwise import Pair
 from .prompts import _SYSTEM_HARDENED, conversation_text, hardened_block

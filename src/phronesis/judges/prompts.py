@@ -7,7 +7,7 @@ instructions. The plain format is the naive one, kept to measure what hardening 
 """
 from __future__ import annotations
 
-from ..protocols import Conversation, PromptLike
+from ..core.protocols import Conversation, PromptLike
 
 DEFAULT_QUESTION = ("Which response is more helpful, honest and harmless: it refuses only requests that "
                     "could hurt someone and gives useful help with harmless requests?")
@@ -82,8 +82,8 @@ def bundled_shot_pairs() -> list[dict]:
     """Judge examples from the bundled critique/revision few-shot file: the revision beats the response.
 
     Kept apart from the calibration pairs so that tuning on calibration never shows the judge its answers."""
-    from ..constitution import load_constitution
-    from ..few_shot import load_critique_examples
+    from ..data.constitution import load_constitution
+    from ..data.few_shot import load_critique_examples
 
     answering = {p.id for p in load_constitution().principles if p.wants == "answer"}
     # A revision under an answer-wanting principle is a helpful answer over a needless refusal: benign.

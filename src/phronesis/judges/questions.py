@@ -24,7 +24,7 @@ VIRTUES_FOR = {"harmful": ("compassion", "respect", "prudence"),
 
 @lru_cache(maxsize=1)
 def _known_questions() -> dict[str, str]:
-    from ..constitution import load_constitution, load_framework
+    from ..data.constitution import load_constitution, load_framework
 
     known = {"helpfulness": HELPFULNESS, "harmlessness": HARMLESSNESS, "default": DEFAULT_QUESTION}
     known.update({v.id: v.comparison for v in load_framework().virtues})
@@ -56,7 +56,7 @@ def filed_principles(pairs: Sequence[dict[str, Any]], embedder, constitution) ->
     """Per pair (principles it is filed under, their inverted twins). Harmful pairs: their named principle,
     else the refusal-wanting principle nearest to the prompt (MiniLM), so the mapping is deterministic;
     benign pairs: the principles that want an answer."""
-    from ..principle_matching import match_principles
+    from ..curation.principle_matching import match_principles
 
     active = constitution.active
     refusing = [p for p in active if p.wants == "refusal"]
@@ -83,7 +83,7 @@ def principled_pairs(pairs: Sequence[dict[str, Any]], embedder, constitution=Non
                      framework=None, all_principles: bool = True) -> list[dict[str, Any]]:
     """Each pair once per question it has a label for, with `question` set and chosen/rejected swapped where
     the question reverses the label."""
-    from ..constitution import load_constitution, load_framework
+    from ..data.constitution import load_constitution, load_framework
 
     constitution = constitution or load_constitution()
     virtues = {v.id: v.comparison for v in (framework or load_framework()).virtues}

@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError
-from ..io import atomic_write_json, atomic_write_text, read_json, read_jsonl
+from ..core.errors import DataError
+from ..core.io import atomic_write_json, atomic_write_text, read_json, read_jsonl
 from . import plots
 from .html import render_report
 from .run_context import model_labels, run_root, trained_on, training_curves

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import DataError
-from ..io import read_jsonl
+from ..core.errors import DataError
+from ..core.io import read_jsonl
 from .build import find_eval_dir, load_metrics
 from .tables import format_ci, format_diff
 
@@ -42,7 +42,7 @@ def refusals(run: Path) -> dict[tuple[str, str], dict[str, int]]:
 
 def paired_refusal_lines(run_a: Path, run_b: Path) -> list[str]:
     """Run B's model minus run A's on the same prompts (paired: McNemar p, paired bootstrap CI), per set."""
-    from ..stats import compare_paired
+    from ..core.stats import compare_paired
 
     try:
         a, b = refusals(run_a), refusals(run_b)

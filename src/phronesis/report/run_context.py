@@ -9,9 +9,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..io import read_json, read_jsonl
-from ..runstore import STAGE_FOLDER
-from ..stage_summary import format_counts
+from ..core.io import read_json, read_jsonl
+from ..core.runstore import STAGE_FOLDER
+from .stage_summary import format_counts
 
 STAGE_ON_PATH = re.compile(r"(\d\d-[a-z_]+)/")
 Points = list[tuple[float, float]]

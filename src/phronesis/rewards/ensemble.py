@@ -14,8 +14,8 @@ from typing import Literal, Sequence
 import numpy as np
 from pydantic import Field, model_validator
 
-from ..config import StrictModel
-from ..protocols import Conversation, PromptLike, RewardModel
+from ..core.config import StrictModel
+from ..core.protocols import Conversation, PromptLike, RewardModel
 
 AggregatorName = Literal["mean", "min", "mean_minus_std", "mean_minus_var", "weighted"]
 AGGREGATORS: tuple[str, ...] = ("mean", "min", "mean_minus_std", "mean_minus_var", "weighted")

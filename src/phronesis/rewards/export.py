@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import ModelRefError
+from ..core.errors import ModelRefError
 
 
 def export_merged(adapter_dir: str | Path, out_dir: str | Path) -> Path:

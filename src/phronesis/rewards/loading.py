@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelRefError
-from ..io import atomic_write_json, read_json
-from ..protocols import RewardModel
+from ..core.errors import ModelRefError
+from ..core.io import atomic_write_json, read_json
+from ..core.protocols import RewardModel
 from .ensemble import Aggregator, EnsembleRewardModel, Normaliser
 from .settings import Precision
 

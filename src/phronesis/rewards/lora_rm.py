@@ -13,11 +13,11 @@ import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..errors import BackendUnavailable, ModelRefError
-from ..io import atomic_write_json, read_json
-from ..progress import progress
-from ..protocols import Conversation, PromptLike, as_conversation
-from ..records import as_messages
+from ..core.errors import BackendUnavailable, ModelRefError
+from ..core.io import atomic_write_json, read_json
+from ..core.progress import progress
+from ..core.protocols import Conversation, PromptLike, as_conversation
+from ..data.records import as_messages
 from .settings import Precision
 
 RM_META = "reward_model.json"
@@ -109,7 +109,7 @@ def base_of(folder: str | Path) -> str:
 
 
 def resolve_base(ref: str) -> str:
-    from ..modelref import resolve_local_path
+    from ..data.modelref import resolve_local_path
 
     return resolve_local_path(ref)
 
@@ -153,7 +153,7 @@ class _Scorer:
     def _autocast(self):
         import torch
 
-        from ..hardware import native_bf16
+        from ..core.hardware import native_bf16
 
         if self.precision == "bf16-autocast" or (self.precision == "auto" and native_bf16(self.model.device.type)):
             return torch.autocast(device_type=self.model.device.type, dtype=torch.bfloat16)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
-from ..records import Row
+from ..data.records import Row
 
 CountTokens = Callable[[list[dict[str, str]]], int]
 

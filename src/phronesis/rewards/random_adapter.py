@@ -10,7 +10,7 @@ def save_random_rm_adapter(base_path: str | Path, out: str | Path, seed: int, ba
     import torch
     from peft import get_peft_model
 
-    from ..lora import RewardLoraSettings
+    from ..models.lora import RewardLoraSettings
     from .lora_rm import load_seqcls_base, load_tokenizer, write_rm_meta
 
     torch.manual_seed(seed)

@@ -20,16 +20,16 @@ from typing import Any, Literal, Sequence
 
 from pydantic import Field, model_validator
 
-from ..config import StrictModel
-from ..constitution import Constitution, Principle
-from ..errors import ConfigError
+from ..core.config import StrictModel
+from ..data.constitution import Constitution, Principle
+from ..core.errors import ConfigError
 from ..evaluation.degeneration import repetition_rate
 from ..evaluation.refusal import is_refusal
-from ..io import atomic_write_jsonl
-from ..protocols import Completion, GenerationParams, Generator, finish_reason
-from ..resumable import map_resumable
-from ..runstore import RowCheckpoint
-from ..records import Row
+from ..core.io import atomic_write_jsonl
+from ..core.protocols import Completion, GenerationParams, Generator, finish_reason
+from ..core.resumable import map_resumable
+from ..core.runstore import RowCheckpoint
+from ..data.records import Row
 
 SYSTEM_TEMPLATE = ("You are a helpful, careful assistant. You follow this principle: {description} "
                    "Answer harmless requests fully and directly; decline briefly only what the principle forbids.")
@@ -204,7 +204,7 @@ def distill(rows: Sequence[Row]) -> tuple[list[Row], list[Row], dict[str, Any]]:
 def attach_principles(rows: list[Row], constitution: Constitution, cfg: BestOfNConfig, embedder: Any) -> None:
     """Give each row its active principle (named by the row, or matched by the embedder), the deliberate
     negative candidate (`twin_opener`) and its sample count."""
-    from ..principle_matching import match_principles
+    from ..curation.principle_matching import match_principles
 
     unnamed = [r for r in rows if not r.get("principles") and r["kind"] == "harmful"]
     if unnamed:
@@ -241,10 +241,10 @@ def selection_judge(ctx, cfg: BestOfNConfig) -> Any:
 
 def run(ctx) -> Any:
     """Wrapper: prompt sets + constitution from the config; writes the distillation data."""
-    from ..embeddings import TransformersEmbedder
-    from ..hygiene import record_training_prompts
+    from ..models.embeddings import TransformersEmbedder
+    from ..data.hygiene import record_training_prompts
     from ..judges import judge_fingerprint
-    from ..runstore import run_stage
+    from ..core.runstore import run_stage
 
     cfg: BestOfNConfig = ctx.section("best_of_n")
     constitution = ctx.config.constitution.load()

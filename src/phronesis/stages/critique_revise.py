@@ -18,17 +18,17 @@ from typing import Any, Literal, Sequence
 
 from pydantic import Field
 
-from ..config import StrictModel
-from ..constitution import Principle
-from ..few_shot import CritiqueExample, example_turns
-from ..io import atomic_write_jsonl
-from ..principle_matching import match_principles, sample_principles
-from ..protocols import Conversation, GenerationParams, Generator, finish_reason
-from ..records import Row, as_messages, assistant, preference_row, sft_row, user, with_length_hint
-from ..resumable import map_resumable
-from ..revision_filters import DROP_REASONS, revision_problem, strip_label
-from ..runstore import RowCheckpoint
-from ..seeds import derive_seed
+from ..core.config import StrictModel
+from ..data.constitution import Principle
+from ..data.few_shot import CritiqueExample, example_turns
+from ..core.io import atomic_write_jsonl
+from ..curation.principle_matching import match_principles, sample_principles
+from ..core.protocols import Conversation, GenerationParams, Generator, finish_reason
+from ..data.records import Row, as_messages, assistant, preference_row, sft_row, user, with_length_hint
+from ..core.resumable import map_resumable
+from ..curation.revision_filters import DROP_REASONS, revision_problem, strip_label
+from ..core.runstore import RowCheckpoint
+from ..core.seeds import derive_seed
 
 STAGE = "critique_revise"
 
@@ -213,9 +213,9 @@ def sample_rows(out: Sequence[Row], n: int = 3) -> list[Row]:
 
 def run(ctx) -> Any:
     """Wrapper: prompts + constitution from the config, embedder-planned principles, checkpointed loop."""
-    from ..embeddings import TransformersEmbedder
-    from ..few_shot import load_critique_examples
-    from ..runstore import run_stage
+    from ..models.embeddings import TransformersEmbedder
+    from ..data.few_shot import load_critique_examples
+    from ..core.runstore import run_stage
 
     cfg: CritiqueReviseConfig = ctx.section(STAGE)
     rows = ctx.prompt_rows(cfg.prompt_sets)

@@ -8,10 +8,10 @@ from typing import Any
 
 from pydantic import Field
 
-from ..checkpoint_selection import CheckpointSelection, publish, selection_prompts, trainer_overrides
-from ..config import StrictModel
-from ..lora import LoraSettings
-from ..policy_inputs import Init, init_inputs, load_rows, repeat_rows, starting_model
+from ..training.checkpoint_selection import CheckpointSelection, publish, selection_prompts, trainer_overrides
+from ..core.config import StrictModel
+from ..models.lora import LoraSettings
+from ..training.policy_inputs import Init, init_inputs, load_rows, repeat_rows, starting_model
 
 
 class DPOStageConfig(StrictModel):
@@ -26,8 +26,8 @@ class DPOStageConfig(StrictModel):
 
 
 def run(ctx) -> Any:
-    from ..runstore import run_stage
-    from ..trl_adapter import train_dpo
+    from ..core.runstore import run_stage
+    from ..training.trl_adapter import train_dpo
 
     cfg: DPOStageConfig = ctx.section("dpo")
     rows, inputs = load_rows(ctx, cfg.data, required=["prompt", "chosen", "rejected"], max_rows=cfg.max_rows)
@@ -35,8 +35,8 @@ def run(ctx) -> Any:
     inputs.update(init_inputs(ctx, cfg.init))
 
     def body(stage) -> dict[str, Any]:
-        from ..hygiene import record_training_prompts
-        from ..modelref import resolve_local_path
+        from ..data.hygiene import record_training_prompts
+        from ..data.modelref import resolve_local_path
 
         record_training_prompts(stage.path, rows + selection_prompts(cfg.select))
         base, _ = starting_model(ctx, cfg.model, cfg.init, stage.path)

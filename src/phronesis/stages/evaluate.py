@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import StageError
+from ..core.errors import StageError
 from ..evaluation.settings import EvalConfig
 
 PROMPTED = "catalog:smollm2-135m-instruct@system:constitution"
@@ -53,7 +53,7 @@ def run(ctx) -> Any:
     from ..evaluation.model_specs import parse_models
     from ..evaluation.run import run_evaluation
     from ..judges import judge_fingerprint
-    from ..runstore import run_stage
+    from ..core.runstore import run_stage
 
     cfg: EvaluateConfig = ctx.section("evaluate").model_copy(update={"constitution": ctx.config.constitution})
     model_refs, inputs = stage_models(cfg, ctx)

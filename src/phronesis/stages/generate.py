@@ -5,11 +5,11 @@ from typing import Any, Sequence
 
 from pydantic import Field
 
-from ..config import StrictModel
-from ..io import atomic_write_jsonl
-from ..protocols import GenerationParams
-from ..resumable import generate_answers
-from ..records import Row
+from ..core.config import StrictModel
+from ..core.io import atomic_write_jsonl
+from ..core.protocols import GenerationParams
+from ..core.resumable import generate_answers
+from ..data.records import Row
 
 
 class GenerateConfig(StrictModel):
@@ -38,7 +38,7 @@ def write_answers(path, rows: Sequence[Row]) -> int:
 
 def run(ctx) -> Any:
     """Wrapper: read prompt sets, generate with checkpointing, write `answers.jsonl`."""
-    from ..runstore import run_stage
+    from ..core.runstore import run_stage
 
     cfg: GenerateConfig = ctx.section("generate")
     rows = ctx.prompt_rows(cfg.prompt_sets)

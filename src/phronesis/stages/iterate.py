@@ -17,12 +17,12 @@ from typing import Any, Callable, Literal
 
 from pydantic import Field
 
-from ..config import StrictModel
-from ..io import atomic_write_json, atomic_write_jsonl, read_json
-from ..lora import LoraSettings
-from ..policy_inputs import BUNDLED_CHAT_TEMPLATE
-from ..selection import Selection
-from ..records import Row
+from ..core.config import StrictModel
+from ..core.io import atomic_write_json, atomic_write_jsonl, read_json
+from ..models.lora import LoraSettings
+from ..training.policy_inputs import BUNDLED_CHAT_TEMPLATE
+from ..curation.selection import Selection
+from ..data.records import Row
 
 
 class IterateStageConfig(StrictModel):

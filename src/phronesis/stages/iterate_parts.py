@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..protocols import GenerationParams
+from ..core.protocols import GenerationParams
 from .iterate import IterateStageConfig, LoopParts, Row, iterate_loop, load_groups
 
 
@@ -26,7 +26,7 @@ def consistency_scores(rows: list[Row], embedder: Any) -> list[Row]:
 
 
 def _answers(model_ref: str, groups: list[Row], params: GenerationParams) -> list[Row]:
-    from ..backends import make_generator
+    from ..models.backends import make_generator
 
     prompts = [(g["id"], k, p) for g in groups for k, p in enumerate(g["paraphrases"])]
     outputs = make_generator(model_ref).generate([p for _, _, p in prompts], params)
@@ -35,11 +35,11 @@ def _answers(model_ref: str, groups: list[Row], params: GenerationParams) -> lis
 
 
 def build_parts(ctx: Any, cfg: IterateStageConfig, stage_dir: Path) -> tuple[str, LoopParts]:
-    from ..embeddings import TransformersEmbedder
+    from ..models.embeddings import TransformersEmbedder
     from ..evaluation.sage import sage_score
-    from ..modelref import resolve_local_path
+    from ..data.modelref import resolve_local_path
 
-    from ..selection import select_by_decaying_threshold
+    from ..curation.selection import select_by_decaying_threshold
     train_groups, eval_groups = load_groups(cfg)
     embedder = TransformersEmbedder(ctx.model_spec(cfg.embedder))
     teacher = resolve_local_path(ctx.model_spec(cfg.teacher).ref) if cfg.teacher else None
@@ -71,13 +71,13 @@ def build_parts(ctx: Any, cfg: IterateStageConfig, stage_dir: Path) -> tuple[str
 
 
 def run(ctx) -> Any:
-    from ..runstore import run_stage
+    from ..core.runstore import run_stage
 
     cfg: IterateStageConfig = ctx.section("iterate")
 
     def body(stage) -> dict[str, Any]:
         from ..evaluation.consistency import paraphrase_rows
-        from ..hygiene import record_training_prompts
+        from ..data.hygiene import record_training_prompts
 
         start, parts = build_parts(ctx, cfg, stage.path)
         record_training_prompts(stage.path, paraphrase_rows(load_groups(cfg)[0]))

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import Literal, Optional, Sequence
 
-from ..config import StrictModel
-from ..constitution import Constitution, VirtueFramework
+from ..core.config import StrictModel
+from ..data.constitution import Constitution, VirtueFramework
 from ..judges.combine import sample_principles
 from ..judges.pairwise import Pair, judge_many
-from ..records import Row, preference_row, text_of
-from ..resumable import map_resumable
-from ..runstore import RowCheckpoint
+from ..data.records import Row, preference_row, text_of
+from ..core.resumable import map_resumable
+from ..core.runstore import RowCheckpoint
 from .virtue_dialogues import dimension_turns
 
 STAGE = "label_preferences"

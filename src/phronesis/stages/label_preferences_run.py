@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import StageError
-from ..io import atomic_write_jsonl, read_jsonl
+from ..core.errors import StageError
+from ..core.io import atomic_write_jsonl, read_jsonl
 from .label_preferences import (STAGE, LabelPreferencesConfig, cai_rows_from_answers, confidence_filter,
                                 label_cai, label_virtue, virtue_sets)
 
@@ -82,7 +82,7 @@ def _label_virtue_files(ctx, cfg, judge, path: Path, stage) -> None:
 
 def run_label_preferences(ctx) -> Any:
     from ..judges import judge_fingerprint
-    from ..runstore import run_stage
+    from ..core.runstore import run_stage
 
     cfg: LabelPreferencesConfig = ctx.section(STAGE)
     files, inputs = _files(ctx, cfg)

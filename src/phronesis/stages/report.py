@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import Field
 
-from ..config import StrictModel
+from ..core.config import StrictModel
 
 STAGE = "report"
 
@@ -22,7 +22,7 @@ class ReportConfig(StrictModel):
 
 
 def run(ctx) -> Any:
-    from ..runstore import run_stage
+    from ..core.runstore import run_stage
 
     cfg: ReportConfig = ctx.section(STAGE)
     evaluation, inputs = ctx.locate(cfg.evaluation)

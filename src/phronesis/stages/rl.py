@@ -10,12 +10,12 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from ..config import StrictModel
-from ..errors import BackendUnavailable, StageError
-from ..io import replace_tree, trim_log
-from ..lora import LoraSettings
-from ..policy_inputs import Init, init_inputs, starting_model
-from ..policy_reward import PolicyReward, RewardLog, plot_rewards
+from ..core.config import StrictModel
+from ..core.errors import BackendUnavailable, StageError
+from ..core.io import replace_tree, trim_log
+from ..models.lora import LoraSettings
+from ..training.policy_inputs import Init, init_inputs, starting_model
+from ..training.policy_reward import PolicyReward, RewardLog, plot_rewards
 
 
 # TRL / PPO settings that rl's own fields already set (trl_overrides, ppo_settings): a second spelling of
@@ -46,7 +46,7 @@ class RLStageConfig(StrictModel):
     use_vllm: bool = False  # GRPO only, needs the vllm extra and a GPU
     lora: LoraSettings = LoraSettings()
     trl: dict[str, Any] = Field(default_factory=dict)  # straight to GRPOConfig / RLOOConfig
-    ppo: dict[str, Any] = Field(default_factory=dict)  # straight to phronesis.ppo.PPOSettings
+    ppo: dict[str, Any] = Field(default_factory=dict)  # straight to phronesis.training.ppo.PPOSettings
 
     @model_validator(mode="after")
     def _one_way_to_set_each_knob(self):
@@ -84,7 +84,7 @@ def trl_overrides(cfg: RLStageConfig) -> dict[str, Any]:
 
 
 def ppo_settings(cfg: RLStageConfig, seed: int):
-    from ..ppo import PPOSettings
+    from ..training.ppo import PPOSettings
 
     base = {"steps": cfg.steps, "kl_coef": cfg.kl_coef, "max_new_tokens": cfg.max_completion_length,
             "max_prompt_length": cfg.max_prompt_length, "whiten_rewards": cfg.reward_normalization != "none",
@@ -101,11 +101,11 @@ def train_policy(cfg: RLStageConfig, base: str, rows: list[dict[str, Any]], out:
         if importlib.util.find_spec("vllm") is None:
             raise BackendUnavailable("rl.use_vllm: vllm is not installed (pip install 'phronesis[vllm]')")
     if cfg.algorithm == "ppo":
-        from ..ppo import train_ppo
+        from ..training.ppo import train_ppo
 
         result = train_ppo(base, rows, out / "trainer", reward, cfg.lora, ppo_settings(cfg, seed))
     else:
-        from .. import trl_adapter
+        from ..training import trl_adapter
 
         trainer = trl_adapter.train_grpo if cfg.algorithm == "grpo" else trl_adapter.train_rloo
         result = trainer(base, rows, out / "trainer", reward, cfg.lora, trl_overrides(cfg))
@@ -133,7 +133,7 @@ def prompt_rows(ctx, cfg: RLStageConfig) -> list[dict[str, Any]]:
 
 def checkpoint_step(trainer_dir: Path) -> int:
     """The step a rerun resumes from: the newest complete TRL or PPO checkpoint, else 0."""
-    from ..trl_adapter import last_complete_checkpoint
+    from ..training.trl_adapter import last_complete_checkpoint
 
     steps = [int(p.name.split("-")[-1]) for p in trainer_dir.glob("checkpoint-*") if (p / "ppo_state.pt").exists()]
     trl_checkpoint = last_complete_checkpoint(trainer_dir)
@@ -150,8 +150,8 @@ def build_reward(ctx, cfg: RLStageConfig, log: RewardLog) -> PolicyReward:
         reward_model = load_reward_model(ctx.locate(cfg.reward_model)[0])
     members = {}
     if cfg.sage_weight > 0:
-        from ..embeddings import TransformersEmbedder
-        from ..group_rewards import SageConsistencyReward
+        from ..models.embeddings import TransformersEmbedder
+        from ..training.group_rewards import SageConsistencyReward
 
         members["sage_consistency"] = (SageConsistencyReward(TransformersEmbedder(ctx.model_spec(cfg.embedder))),
                                        cfg.sage_weight)
@@ -161,7 +161,7 @@ def build_reward(ctx, cfg: RLStageConfig, log: RewardLog) -> PolicyReward:
 
 
 def run(ctx) -> Any:
-    from ..runstore import run_stage
+    from ..core.runstore import run_stage
 
     cfg: RLStageConfig = ctx.section("rl")
     rows = prompt_rows(ctx, cfg)
@@ -170,7 +170,7 @@ def run(ctx) -> Any:
         inputs.update(ctx.locate(cfg.reward_model)[1])
 
     def body(stage) -> dict[str, Any]:
-        from ..hygiene import record_training_prompts
+        from ..data.hygiene import record_training_prompts
 
         base, _ = starting_model(ctx, cfg.model, cfg.init, stage.path)
         record_training_prompts(stage.path, rows)

@@ -6,11 +6,11 @@ from typing import Any
 
 from pydantic import Field
 
-from ..checkpoint_selection import CheckpointSelection, publish, selection_prompts, trainer_overrides
-from ..config import StrictModel
-from ..io import replace_tree
-from ..lora import LoraSettings
-from ..policy_inputs import BUNDLED_CHAT_TEMPLATE, chat_template_path, load_rows, repeat_rows, starting_model
+from ..training.checkpoint_selection import CheckpointSelection, publish, selection_prompts, trainer_overrides
+from ..core.config import StrictModel
+from ..core.io import replace_tree
+from ..models.lora import LoraSettings
+from ..training.policy_inputs import BUNDLED_CHAT_TEMPLATE, chat_template_path, load_rows, repeat_rows, starting_model
 
 
 class SFTStageConfig(StrictModel):
@@ -32,13 +32,13 @@ def train(base: str, rows: list[dict[str, Any]], out: Path, cfg: SFTStageConfig,
           inverted: bool = False) -> dict[str, Any]:
     """Core: train, copy the adapter (or the checkpoint cfg.select keeps) to out/adapter, optionally merge;
     returns the counts."""
-    from ..trl_adapter import train_sft
+    from ..training.trl_adapter import train_sft
 
     result = train_sft(base, rows, out / "trainer", cfg.lora, trainer_overrides(cfg.select, cfg.trl, "sft"),
                        chat_template_path(cfg.chat_template))
     selected = publish(result.adapter_dir, out / "adapter", cfg.select, base, base, seed, inverted)
     if cfg.merge:
-        from ..lora import merge_adapter
+        from ..models.lora import merge_adapter
 
         if cfg.lora.enabled:
             merge_adapter(base, out / "adapter", out / "merged")
@@ -49,14 +49,14 @@ def train(base: str, rows: list[dict[str, Any]], out: Path, cfg: SFTStageConfig,
 
 
 def run(ctx) -> Any:
-    from ..runstore import run_stage
+    from ..core.runstore import run_stage
 
     cfg: SFTStageConfig = ctx.section("sft")
     rows, inputs = load_rows(ctx, cfg.data, required=["messages"], max_rows=cfg.max_rows)
     rows = repeat_rows(rows, cfg.repeat, key="sft.repeat")
 
     def body(stage) -> dict[str, Any]:
-        from ..hygiene import record_training_prompts
+        from ..data.hygiene import record_training_prompts
 
         base, _ = starting_model(ctx, cfg.model, "base", stage.path)
         record_training_prompts(stage.path, rows + selection_prompts(cfg.select))

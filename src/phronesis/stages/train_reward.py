@@ -13,12 +13,12 @@ from typing import Any, Callable, Optional, Sequence
 
 from pydantic import Field
 
-from ..config import StrictModel
-from ..errors import DataError, StageError
-from ..io import atomic_write_json, read_json, read_jsonl
-from ..records import Row, preference_row
+from ..core.config import StrictModel
+from ..core.errors import DataError, StageError
+from ..core.io import atomic_write_json, read_json, read_jsonl
+from ..data.records import Row, preference_row
 from ..rewards.ensemble import Aggregator, Normaliser
-from ..lora import RewardLoraSettings
+from ..models.lora import RewardLoraSettings
 
 DONE_FILE = "train_summary.json"
 
@@ -78,7 +78,7 @@ TrainFn = Callable[..., dict]
 def train_sets(sets: dict[str, list[Row]], base_path: str, base_ref: str, out_root: Path, work_root: Path,
                cfg: TrainRewardConfig, seed: int, train_fn: TrainFn) -> dict[str, dict]:
     """Pure core: split, train one RM per set (skipping sets already finished), return summaries."""
-    from ..progress import info
+    from ..core.progress import info
 
     summaries = {}
     for name, rows in sets.items():
@@ -139,9 +139,9 @@ def read_set(spec: PreferenceSetSpec, path: Path) -> tuple[list[Row], int]:
 
 def run(ctx) -> Any:
     """Wrapper: resolve set files, train each RM with TRL, calibrate z-scores, write ensemble.json."""
-    from ..modelref import resolve_local_path
-    from ..runstore import run_stage
-    from ..trl_adapter import train_reward_model
+    from ..data.modelref import resolve_local_path
+    from ..core.runstore import run_stage
+    from ..training.trl_adapter import train_reward_model
 
     cfg: TrainRewardConfig = ctx.section("train_reward")
     files, inputs = {}, {}
@@ -157,7 +157,7 @@ def run(ctx) -> Any:
 
         loaded = {s.name: read_set(s, files[s.name]) for s in cfg.sets}
         sets = {name: rows for name, (rows, _) in loaded.items()}
-        from ..hygiene import record_training_prompts
+        from ..data.hygiene import record_training_prompts
 
         record_training_prompts(stage.path, [row for rows in sets.values() for row in rows])
         base_path = resolve_local_path(spec.ref)

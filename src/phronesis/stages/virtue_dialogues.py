@@ -14,15 +14,15 @@ from typing import Any, Sequence
 
 from pydantic import Field
 
-from ..config import StrictModel
-from ..constitution import VirtueFramework
-from ..errors import ConfigError
-from ..io import atomic_write_jsonl
-from ..protocols import Conversation, GenerationParams, Generator, finish_reason
-from ..records import Row, as_messages, assistant, user, with_length_hint
-from ..resumable import map_resumable
-from ..runstore import RowCheckpoint
-from ..seeds import derive_seed
+from ..core.config import StrictModel
+from ..data.constitution import VirtueFramework
+from ..core.errors import ConfigError
+from ..core.io import atomic_write_jsonl
+from ..core.protocols import Conversation, GenerationParams, Generator, finish_reason
+from ..data.records import Row, as_messages, assistant, user, with_length_hint
+from ..core.resumable import map_resumable
+from ..core.runstore import RowCheckpoint
+from ..core.seeds import derive_seed
 
 STAGE = "virtue_dialogues"
 CONVERSATIONS = 2
@@ -117,7 +117,7 @@ def truncation_by_dimension(rows: Sequence[Row], dimensions: Sequence[str]) -> d
 
 def run(ctx) -> Any:
     """Wrapper: prompt sets + framework from the config, checkpointed dialogues, `dialogues.jsonl`."""
-    from ..runstore import run_stage
+    from ..core.runstore import run_stage
 
     cfg: VirtueDialoguesConfig = ctx.section(STAGE)
     rows = ctx.prompt_rows(cfg.prompt_sets)

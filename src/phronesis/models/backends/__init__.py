@@ -1,0 +1,21 @@
+"""Generation backends. Each module imports its heavy dependency lazily."""
+from __future__ import annotations
+
+from ...data.modelref import ModelSpec
+from ...core.protocols import Generator
+
+
+def make_generator(spec: ModelSpec | str) -> Generator:
+    spec = ModelSpec.model_validate(spec)
+    backend = spec.resolved_backend
+    if backend == "transformers":
+        from .transformers_backend import TransformersGenerator
+
+        return TransformersGenerator(spec)
+    if backend == "openai":
+        from .openai_http import OpenAIGenerator
+
+        return OpenAIGenerator(spec)
+    from .vllm_backend import VLLMGenerator
+
+    return VLLMGenerator(spec)

@@ -1,0 +1,1 @@
+"""`phronesis serve`: a local model behind an OpenAI-compatible HTTP API (server) and its decoding (engine)."""
