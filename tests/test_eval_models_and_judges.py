@@ -8,7 +8,7 @@ import pytest
 from phronesis.data.constitution import load_constitution
 from phronesis.core.errors import ModelRefError
 from phronesis.evaluation.model_specs import parse_models, split_model_arg
-from phronesis.evaluation.safety_judge import LogProbSafetyScorer
+from phronesis.judges.pointwise import LogProbSafetyScorer
 from phronesis.evaluation.sage import sage_from_similarity, sage_score
 
 

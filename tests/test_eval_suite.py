@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from phronesis.evaluation.consistency import load_groups
-from phronesis.evaluation.safety_judge import SafetyVerdict
+from phronesis.judges.pointwise import SafetyVerdict
 from phronesis.evaluation.settings import EvalConfig
 from phronesis.evaluation.suite import EvalResources, evaluate_models
 from phronesis.core.protocols import Judgement

@@ -5,7 +5,7 @@ from typing import Any, Sequence
 
 from ..core.errors import ConfigError
 from .model_specs import EvalModel
-from .safety_judge import LogProbSafetyScorer
+from ..judges.pointwise import LogProbSafetyScorer
 from .settings import EvalConfig
 from .suite import EvalResources
 
