@@ -29,11 +29,16 @@ CASES = [
     Case("tabs_in_yaml", "run:\n\tname: x\n", args=RUN, expect="malformed YAML"),
     Case("top_level_list", "- a\n- b\n", args=RUN, expect="top level must be a mapping"),
     Case("unknown_top_key", "stagez: [generate]\n", args=RUN, expect="did you mean 'stages'"),
-    Case("unknown_nested_key", "generate: {max_new_tokns: 3}\n", args=RUN, expect="generate.max_new_tokens"),
+    Case("unknown_nested_key", "generate: {generation: {max_new_tokns: 3}}\n", args=RUN,
+         expect="generate.generation.max_new_tokens"),
     Case("unknown_model_key", "models: {policy: {ref: 'catalog:smollm2-135m-instruct', dtyp: x}}\n",
          args=RUN, expect="models.policy.dtyp"),
-    Case("wrong_type_int", "generate: {max_new_tokens: lots}\n", args=RUN, expect="generate.max_new_tokens"),
-    Case("wrong_type_float", "generate: {temperature: hot}\n", args=RUN, expect="generate.temperature"),
+    Case("wrong_type_int", "generate: {generation: {max_new_tokens: lots}}\n", args=RUN,
+         expect="generate.generation.max_new_tokens"),
+    Case("wrong_type_float", "generate: {generation: {temperature: hot}}\n", args=RUN,
+         expect="generate.generation.temperature"),
+    Case("old_flat_generation_key", "generate: {max_new_tokens: 3}\n", args=RUN,
+         expect="did you mean 'generate.generation.max_new_tokens'"),
     Case("wrong_type_bool", "models: {policy: {ref: 'catalog:smollm2-135m-instruct', trust_remote_code: maybe}}\n",
          args=RUN, expect="trust_remote_code"),
     Case("bad_literal", "models: {policy: {ref: 'catalog:smollm2-135m-instruct', dtype: float8}}\n",
@@ -153,7 +158,7 @@ def test_corpus_is_large_enough():
     assert len(CASES) >= 50
 
 
-@pytest.mark.parametrize("override, key", [("evaluate.max_new_tokens=-5", "max_new_tokens"),
+@pytest.mark.parametrize("override, key", [("evaluate.generation.max_new_tokens=-5", "max_new_tokens"),
                                            ("rl.num_generations=0", "num_generations"),
                                            ("best_of_n.n=0", "n")])
 def test_out_of_range_numbers_are_refused_before_any_stage_runs(override, key):

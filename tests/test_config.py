@@ -12,16 +12,17 @@ def write(tmp_path, text):
 
 
 def test_unknown_key_names_file_key_and_suggestion(tmp_path):
-    path = write(tmp_path, "generate:\n  max_new_tokns: 3\n")
+    path = write(tmp_path, "generate:\n  generation: {max_new_tokns: 3}\n")
     with pytest.raises(ConfigError) as exc:
         load_pipeline_config(path)
     msg = str(exc.value)
-    assert str(path) in msg and "generate.max_new_tokns" in msg and "generate.max_new_tokens" in msg
+    assert str(path) in msg and "generate.generation.max_new_tokns" in msg
+    assert "generate.generation.max_new_tokens" in msg
 
 
 def test_wrong_type_names_dotted_key(tmp_path):
-    path = write(tmp_path, "generate:\n  max_new_tokens: lots\n")
-    with pytest.raises(ConfigError, match=r"key generate\.max_new_tokens: .*integer"):
+    path = write(tmp_path, "generate:\n  generation: {max_new_tokens: lots}\n")
+    with pytest.raises(ConfigError, match=r"key generate\.generation\.max_new_tokens: .*integer"):
         load_pipeline_config(path)
 
 
@@ -33,8 +34,10 @@ def test_malformed_yaml_names_line(tmp_path):
 
 def test_set_override_parses_yaml_values(tmp_path):
     path = write(tmp_path, "prompts: {t: x.jsonl}\ngenerate: {prompt_sets: [t]}\n")
-    cfg = load_pipeline_config(path, ["generate.max_new_tokens=17", "generate.temperature=0.5", "run.seed=3"])
-    assert cfg.generate.max_new_tokens == 17 and cfg.generate.temperature == 0.5 and cfg.run.seed == 3
+    cfg = load_pipeline_config(path, ["generate.generation.max_new_tokens=17", "generate.generation.temperature=0.5",
+                                      "run.seed=3"])
+    assert cfg.generate.generation.max_new_tokens == 17 and cfg.generate.generation.temperature == 0.5
+    assert cfg.run.seed == 3
 
 
 def test_override_into_scalar_is_refused():

@@ -157,8 +157,8 @@ def test_critique_revise_end_to_end_on_smollm2(tmp_path, smollm2_dir, monkeypatc
         "run.name=e2e", "stages=[critique_revise]",
         "prompts={harm: {source: 'builtin:harmful_train', limit: 2}}",
         "critique_revise.prompt_sets=[harm]", "critique_revise.rounds=1", "critique_revise.few_shot=false",
-        "critique_revise.max_new_tokens_answer=24", "critique_revise.max_new_tokens_critique=16",
-        "critique_revise.max_new_tokens_revision=24", "critique_revise.filters.drop_truncated=false"])
+        "critique_revise.generation.answer.max_new_tokens=24", "critique_revise.generation.critique.max_new_tokens=16",
+        "critique_revise.generation.revision.max_new_tokens=24", "critique_revise.filters.drop_truncated=false"])
     [outcome] = run_pipeline(config)
     counts = outcome.manifest["counts"]
     assert counts["prompts"] == 2 and counts["revisions"] == 2

@@ -14,7 +14,7 @@ def test_evaluate_base_vs_prompted_baseline(tmp_path, smollm2_dir):
            "base+constitution=catalog:smollm2-135m-instruct@system:constitution",
            "--set", "harmful.limit=2", "--set", "benign.limit=2", "--set", "jailbreak_templates=1",
            "--set", "jailbreak_prompts=1", "--set", "paraphrase_groups=1", "--set", "paraphrases_per_group=3",
-           "--set", "max_new_tokens=12", "--set", "judge.kind=pairwise", "--out", str(out)]
+           "--set", "generation.max_new_tokens=12", "--set", "judge.kind=pairwise", "--out", str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     metrics = json.loads((out / "metrics.json").read_text())

@@ -15,9 +15,9 @@ def test_stage_is_registered_and_config_validates(tmp_path):
     assert "evaluate" in STAGES
     cfg_file = tmp_path / "c.yaml"
     cfg_file.write_text("stages: [evaluate]\nevaluate:\n  models: {base: 'catalog:smollm2-135m-instruct'}\n"
-                        "  max_new_tokens: 16\n")
+                        "  generation: {max_new_tokens: 16}\n")
     cfg = load_pipeline_config(cfg_file)
-    assert cfg.evaluate.max_new_tokens == 16
+    assert cfg.evaluate.generation.max_new_tokens == 16 and cfg.evaluate.generation.temperature == 0.0
     cfg_file.write_text("stages: [evaluate]\nevaluate:\n  harmful: builtin:harmful_train\n")
     with pytest.raises(Exception, match="training split"):
         load_pipeline_config(cfg_file)

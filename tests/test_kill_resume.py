@@ -15,7 +15,7 @@ def write_config(folder, model_dir, name):
     config = folder / f"{name}.yaml"
     config.write_text(f"run: {{name: {name}, dir: '{folder / 'runs'}'}}\nprompts: {{s: '{prompts}'}}\n"
                       f"models: {{policy: {{ref: '{model_dir}', batch_size: 2}}}}\n"
-                      "generate: {prompt_sets: [s], max_new_tokens: 24, chunk_size: 2}\n")
+                      "generate: {prompt_sets: [s], generation: {max_new_tokens: 24}, chunk_size: 2}\n")
     return config
 
 

@@ -20,10 +20,11 @@ run: {{name: {name}, dir: '{folder / 'runs'}'}}
 models: {{policy: {{ref: '{model_dir}', batch_size: 2}}, judge: {{ref: '{model_dir}'}}}}
 prompts: {{s: '{prompts}'}}
 stages: {stages}
-critique_revise: {{prompt_sets: [s], rounds: 1, few_shot: false, temperature: 1.0, chunk_size: 2,
-                  max_new_tokens_answer: 12, max_new_tokens_critique: 8, max_new_tokens_revision: 12,
+critique_revise: {{prompt_sets: [s], rounds: 1, few_shot: false, chunk_size: 2,
+                  generation: {{answer: {{max_new_tokens: 12, temperature: 1.0}}, critique: {{max_new_tokens: 8, temperature: 1.0}},
+                               revision: {{max_new_tokens: 12, temperature: 1.0}}}},
                   filters: {{drop_truncated: false, drop_descriptions: false, max_critique_overlap: 1.0}}}}
-virtue_dialogues: {{prompt_sets: [s], max_new_tokens: 10, chunk_size: 2}}
+virtue_dialogues: {{prompt_sets: [s], generation: {{max_new_tokens: 10}}, chunk_size: 2}}
 label_preferences: {{pairs: 'stage:critique_revise/preferences.jsonl', dialogues: 'stage:virtue_dialogues/dialogues.jsonl',
                     chunk_size: 2}}
 judge: {{kind: learned, skip_gate: true}}

@@ -134,7 +134,9 @@ def test_a_knob_rl_names_cannot_be_set_again_in_the_trl_or_ppo_block():
         RLStageConfig(trl={"max_steps": 5})
     with pytest.raises(ValueError, match=r"ppo.kl_coef is set by rl.kl_coef"):
         RLStageConfig(algorithm="ppo", ppo={"kl_coef": 0.1})
-    assert RLStageConfig(trl={"temperature": 0.7}).trl == {"temperature": 0.7}  # TRL's other fields pass through
+    assert RLStageConfig(trl={"warmup_steps": 2}).trl == {"warmup_steps": 2}  # TRL's other fields pass through
+    with pytest.raises(ValueError, match=r"trl.temperature is set by rl.generation.temperature"):
+        RLStageConfig(trl={"temperature": 0.7})
 
 
 def test_init_auto_starts_from_this_configs_sft_stage_not_any_folder_on_disk(tmp_path):

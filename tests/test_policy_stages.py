@@ -64,7 +64,7 @@ def test_iterate_stage_with_real_parts_records_its_decision(tiny_model_dir, tmp_
         "run": {"name": "t", "dir": str(tmp_path / "runs")},
         "models": {"policy": str(tiny_model_dir), "embedder": "catalog:minilm-l6-v2"},
         "stages": ["iterate"],
-        "iterate": {"rounds": 1, "max_groups": 2, "samples_per_prompt": 1, "max_new_tokens": 8,
+        "iterate": {"rounds": 1, "max_groups": 2, "samples_per_prompt": 1, "generation": {"max_new_tokens": 8},
                     "threshold_initial": 0.0, "threshold_minimum": 0.0, "lora": {"r": 4, "alpha": 8, "dropout": 0.0},
                     "trl": {"max_steps": 1, "max_length": 1024}},
     }, source="test")

@@ -163,7 +163,7 @@ def test_grpo_moves_lora_and_logs_members_and_group_reward(tiny_model_dir, tmp_p
 def test_rl_stage_core_runs_our_ppo(tiny_model_dir, tmp_path):
     from phronesis.stages.rl import RLStageConfig, train_policy
 
-    cfg = RLStageConfig(algorithm="ppo", steps=2, max_completion_length=8, lora=LORA,
+    cfg = RLStageConfig(algorithm="ppo", steps=2, generation={"max_new_tokens": 8}, lora=LORA,
                         ppo={"batch_size": 4, "mini_batch_size": 2, "learning_rate": 1e-2})
     log = RewardLog(tmp_path / "rewards.jsonl")
     reward = PolicyReward(FakeEnsemble(), log=log)
@@ -192,7 +192,7 @@ def test_ppo_resumes_from_its_checkpoint_with_safe_loading(tiny_model_dir, tmp_p
     from phronesis.stages.rl import RLStageConfig, train_policy
 
     def run(steps):
-        cfg = RLStageConfig(algorithm="ppo", steps=steps, max_completion_length=6, lora=LORA,
+        cfg = RLStageConfig(algorithm="ppo", steps=steps, generation={"max_new_tokens": 6}, lora=LORA,
                             ppo={"batch_size": 2, "mini_batch_size": 2, "learning_rate": 1e-2, "save_steps": 1})
         log = RewardLog(tmp_path / f"rewards-{steps}.jsonl")
         counts = train_policy(cfg, str(tiny_model_dir), ROWS_PROMPT, tmp_path, PolicyReward(FakeEnsemble(), log=log))

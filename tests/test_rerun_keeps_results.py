@@ -32,14 +32,14 @@ def generate_config(tmp_path, monkeypatch, prompts: str, generate: str) -> Path:
 @pytest.fixture()
 def finished(tmp_path, monkeypatch):
     config = generate_config(tmp_path, monkeypatch, '{"id": "a", "prompt": "hello"}\n{"id": "b", "prompt": "bye"}\n',
-                             "max_new_tokens: 4")
+                             "generation: {max_new_tokens: 4}")
     [outcome] = run_pipeline(load_pipeline_config(config))
     assert (outcome.path / "answers.jsonl").is_file()
     return config, tmp_path / "runs" / "t"
 
 
 @pytest.mark.parametrize("overrides", [
-    ["generate.max_new_tokens=-5"],  # refused when the config loads
+    ["generate.generation.max_new_tokens=-5"],  # refused when the config loads
     ["stages=[generate, sft]", "sft.trl.max_stepz=3"],  # refused in preflight, before any stage
     ["generate.system_prompt=explode"],  # refused halfway through the rerun
 ])

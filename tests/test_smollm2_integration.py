@@ -16,7 +16,7 @@ def test_generate_stage_batch_8_on_smollm2(smollm2_dir, tmp_path):
     prompts.write_text("".join(json.dumps({"id": f"p{i}", "prompt": t}) + "\n" for i, t in enumerate(texts)))
     config = tmp_path / "c.yaml"
     config.write_text(f"run: {{name: it, dir: {tmp_path / 'runs'}}}\nprompts: {{t: {prompts}}}\n"
-                      "generate: {prompt_sets: [t], max_new_tokens: 24, chunk_size: 8}\n"
+                      "generate: {prompt_sets: [t], generation: {max_new_tokens: 24}, chunk_size: 8}\n"
                       "models: {policy: {ref: 'catalog:smollm2-135m-instruct', batch_size: 8}}\n")
     result = subprocess.run([sys.executable, "-m", "phronesis", "run", str(config), "--quiet"],
                             capture_output=True, text=True)

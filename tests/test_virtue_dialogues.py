@@ -71,7 +71,7 @@ def test_framework_must_start_with_the_action():
 
 def test_greedy_decoding_is_refused_because_both_conversations_would_match():
     with pytest.raises(ValueError):
-        VirtueDialoguesConfig(temperature=0)
+        VirtueDialoguesConfig(generation={"temperature": 0})
 
 
 class RecordingGenerator:

@@ -22,7 +22,7 @@ def evaluate(models: List[str] = typer.Option(..., "--models", "-m", help=MODELS
              extra: Optional[List[str]] = typer.Argument(None, help="More NAME=REF models after --models."),
              config: Optional[Path] = typer.Option(None, "--config", "-c", help="Evaluation YAML (EvalConfig)."),
              overrides: Optional[List[str]] = typer.Option(None, "--set", "-s", metavar="KEY=VALUE",
-                                                           help="Override a config field, e.g. --set max_new_tokens=32."),
+                                                           help="Override a config field, e.g. --set generation.max_new_tokens=32."),
              out: Path = typer.Option(..., "--out", "-o", help="Output folder (rerun the same command to resume)."),
              quiet: bool = typer.Option(False, "--quiet", "-q")) -> None:
     """Answer held-out harmful, benign, jailbreak and paraphrase prompts with each model; write metrics.json."""

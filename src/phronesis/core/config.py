@@ -8,12 +8,13 @@ from __future__ import annotations
 import difflib
 import typing
 from pathlib import Path
-from typing import Any, Iterable, TypeVar
+from typing import Annotated, Any, Iterable, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from .errors import ConfigError
+from .protocols import GenerationParams
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -22,6 +23,27 @@ class StrictModel(BaseModel):
     """Base for every config section: refuses unknown keys, validates on assignment."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+
+class Generation(StrictModel):
+    """How a stage samples text: the one `generation:` block of every stage that generates."""
+
+    max_new_tokens: int = Field(256, ge=1)  # 0 would "finish" with empty answers
+    temperature: float = Field(0.0, ge=0.0)  # 0: greedy
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+
+    def params(self, seed: int, n: int = 1, system_prompt: str | None = None) -> GenerationParams:
+        return GenerationParams(max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p,
+                                n=n, seed=seed, system_prompt=system_prompt)
+
+
+def generation_with(**stage_defaults: Any) -> Any:
+    """The type of a stage's `generation:` field: the keys a config leaves out keep this stage's defaults
+    (not Generation's). Declare it as `generation: generation_with(...) = GENERATION_DEFAULT`."""
+    return Annotated[Generation, BeforeValidator(lambda v: {**stage_defaults, **v} if isinstance(v, dict) else v)]
+
+
+GENERATION_DEFAULT: Any = Field(default_factory=dict, validate_default=True)  # {} filled by generation_with(...)
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -105,8 +127,10 @@ def describe_validation_error(exc: ValidationError, model: type[BaseModel], sour
     dotted = ".".join(loc) or "(top level)"
     if err["type"] == "extra_forbidden":
         valid = field_names_at(model, loc[:-1])
-        hint = difflib.get_close_matches(loc[-1], valid, n=1, cutoff=0.5)
-        suggestion = f"; did you mean {'.'.join(loc[:-1] + [hint[0]])!r}?" if hint else ""
+        hint = [".".join(loc[:-1] + [h]) for h in difflib.get_close_matches(loc[-1], valid, n=1, cutoff=0.5)]
+        # a key that lives one level down (max_new_tokens inside a stage's `generation:` block)
+        hint = hint or [".".join(loc[:-1] + [f, loc[-1]]) for f in valid if loc[-1] in field_names_at(model, loc[:-1] + [f])]
+        suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
         allowed = f" (valid keys: {', '.join(sorted(valid))})" if valid and not hint else ""
         return f"{source}: unknown key {dotted!r}{suggestion}{allowed}"
     message = err["msg"].removeprefix("Value error, ")

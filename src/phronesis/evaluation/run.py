@@ -50,7 +50,7 @@ def _answers_key(models: Sequence[EvalModel], cfg: EvalConfig) -> str:
     from ..core.runstore import fingerprint
 
     return fingerprint({"models": {m.name: [m.describe, m.system_prompt] for m in models},
-                        "generation": [cfg.max_new_tokens, cfg.temperature, cfg.seed]})
+                        "generation": [cfg.generation.model_dump(), cfg.seed]})
 
 
 def training_runs(models: Sequence[EvalModel]) -> set[Path]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from ..core.config import StrictModel
+from ..core.config import GENERATION_DEFAULT, StrictModel, generation_with
 from ..data.constitution import ConstitutionConfig
 from ..judges import JudgeConfig, registered_kind
 from ..data.sources import PromptSetSpec
@@ -40,14 +40,13 @@ class EvalConfig(StrictModel):
     jailbreaks: str | None = "builtin:eval/jailbreaks.yaml"  # None skips jailbreak robustness
     jailbreak_templates: int = Field(2, ge=0)
     jailbreak_prompts: int = Field(4, ge=0)
-    max_new_tokens: int = Field(64, ge=1)
-    temperature: float = Field(0.0, ge=0)
+    generation: generation_with(max_new_tokens=64) = GENERATION_DEFAULT  # every model's answers (greedy)
     batch_size: int = Field(32, ge=1)
     chunk_size: int = Field(32, ge=1)  # rows per checkpoint write; also caps the batch, so not below it
     judge: EvalJudgeConfig = EvalJudgeConfig()
     embedder: str | None = "catalog:minilm-l6-v2"  # None skips consistency
     reward_models: dict[str, str] = {}  # name -> RM path for the virtue ensemble; empty skips it
-    virtue_max_new_tokens: int = Field(32, ge=1)
+    virtue_generation: generation_with(max_new_tokens=32) = GENERATION_DEFAULT  # follow-ups the RMs score
     constitution: ConstitutionConfig = ConstitutionConfig()
     base: str = "base"  # which model the others are compared with
     tie_margin: float = Field(0.05, ge=0, lt=0.5)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..data.constitution import Constitution
-from ..core.protocols import GenerationParams, Generator, Judge, RewardModel
+from ..core.protocols import Generator, Judge, RewardModel
 from ..core.resumable import generate_answers
 from ..core.runstore import RowCheckpoint
 from ..data.sources import load_prompts
@@ -55,8 +55,7 @@ def answer_all(cfg: EvalConfig, res: EvalResources, sets: dict[str, list[Row]],
     """answers[model][set] = rows with `answer`, each (model, set) checkpointed separately."""
     answers: dict[str, dict[str, list[Row]]] = {}
     for model, generator in res.generators.items():
-        params = GenerationParams(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
-                                  seed=cfg.seed, system_prompt=res.system_prompts.get(model))
+        params = cfg.generation.params(cfg.seed, system_prompt=res.system_prompts.get(model))
         answers[model] = {}
         for name, rows in sets.items():
             done = generate_answers(generator, rows, params, RowCheckpoint(work / f"answers-{model}-{name}.jsonl"),
@@ -138,8 +137,7 @@ def virtue_metrics(cfg: EvalConfig, res: EvalResources, answers,
         return {}, {}
     scores = {}
     for model, generator in res.generators.items():
-        params = GenerationParams(max_new_tokens=cfg.virtue_max_new_tokens, temperature=cfg.temperature,
-                                  seed=cfg.seed, system_prompt=res.system_prompts.get(model))
+        params = cfg.virtue_generation.params(cfg.seed, system_prompt=res.system_prompts.get(model))
         dialogues = virtue.follow_up_dialogues(generator, answers[model]["harmful"] + answers[model]["benign"],
                                                questions, params)
         scores[model] = virtue.score_dialogues(dialogues, res.reward_models)

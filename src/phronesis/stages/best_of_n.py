@@ -20,13 +20,13 @@ from typing import Any, Literal, Sequence
 
 from pydantic import Field, model_validator
 
-from ..core.config import StrictModel
+from ..core.config import GENERATION_DEFAULT, StrictModel, generation_with
 from ..data.constitution import Constitution, Principle
 from ..core.errors import ConfigError
 from ..evaluation.degeneration import repetition_rate
 from ..evaluation.refusal import is_refusal
 from ..core.io import atomic_write_jsonl
-from ..core.protocols import Completion, GenerationParams, Generator, finish_reason
+from ..core.protocols import Completion, Generator, finish_reason
 from ..core.resumable import map_resumable
 from ..core.runstore import RowCheckpoint
 from ..data.records import Row
@@ -54,9 +54,7 @@ class BestOfNConfig(StrictModel):
     # nearest to the prompt (the very refusal the model is taught for the harmful look-alike, so DPO learns
     # where it does not belong); "twin" the answer principle's generic twin opener.
     benign_negative: Literal["lookalike", "twin"] = "lookalike"
-    temperature: float = Field(0.8, gt=0)
-    top_p: float = Field(0.95, gt=0, le=1)
-    max_new_tokens: int = Field(64, ge=1)
+    generation: generation_with(max_new_tokens=64, temperature=0.8, top_p=0.95) = GENERATION_DEFAULT
     max_repetition: float = Field(0.25, ge=0, le=1)  # share of repeated word 4-grams a kept answer may have
     # Rank acceptable candidates by the pipeline's learned judge too. It scores harmlessness whatever the
     # principle, so an inverted constitution refuses to run with it on (set false to select by rules alone).
@@ -146,8 +144,7 @@ def sample_and_select(generator: Generator, rows: Sequence[Row], cfg: BestOfNCon
         candidates: list[list[Row]] = [[] for _ in chunk]
         for count in sorted({g[2] for g in groups}):  # one batched call per samples-per-prompt count
             same = [g for g in groups if g[2] == count]
-            params = GenerationParams(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
-                                      top_p=cfg.top_p, n=count, seed=seed)
+            params = cfg.generation.params(seed, n=count)
             for (i, _, _, opener), texts in zip(same, generator.generate([g[1] for g in same], params)):
                 for text in texts:
                     candidates[i].append(_candidate(text, opener, chunk[i]["principle"].wants, cfg.max_repetition))

@@ -18,7 +18,7 @@ from typing import Any, Literal, Sequence
 
 from pydantic import Field
 
-from ..core.config import StrictModel
+from ..core.config import GENERATION_DEFAULT, StrictModel, generation_with
 from ..data.constitution import Principle
 from ..data.few_shot import CritiqueExample, example_turns
 from ..core.io import atomic_write_jsonl
@@ -39,6 +39,14 @@ class RevisionFilters(StrictModel):
     drop_descriptions: bool = True  # "The response encourages ..." is a critique, not a rewritten answer
 
 
+class CritiqueReviseGeneration(StrictModel):
+    """How each step samples: the first answer, each critique, each revision."""
+
+    answer: generation_with(max_new_tokens=128, temperature=0.5, top_p=0.95) = GENERATION_DEFAULT
+    critique: generation_with(max_new_tokens=80, temperature=0.5, top_p=0.95) = GENERATION_DEFAULT
+    revision: generation_with(max_new_tokens=192, temperature=0.5, top_p=0.95) = GENERATION_DEFAULT
+
+
 class CritiqueReviseConfig(StrictModel):
     prompt_sets: list[str] = ["harmful_train"]
     model: str = "policy"
@@ -46,11 +54,7 @@ class CritiqueReviseConfig(StrictModel):
     rounds: int = Field(2, ge=1, le=4)
     principle_candidates: int = Field(4, ge=1)  # sample each round's principle from the top-N matches
     principle_temperature: float = Field(0.05, gt=0)  # softmax temperature over cosine similarity
-    max_new_tokens_answer: int = Field(128, ge=1)
-    max_new_tokens_critique: int = Field(80, ge=1)
-    max_new_tokens_revision: int = Field(192, ge=1)
-    temperature: float = Field(0.5, ge=0)
-    top_p: float = Field(0.95, gt=0, le=1)
+    generation: CritiqueReviseGeneration = CritiqueReviseGeneration()
     few_shot: bool = True
     few_shot_path: str = "builtin:critique_revision"
     # Appended to each principle's revision request: small models otherwise describe the answer instead of rewriting it.
@@ -68,13 +72,10 @@ class CritiqueReviseConfig(StrictModel):
     filters: RevisionFilters = RevisionFilters()
 
     def settings(self, seed: int) -> "LoopSettings":
-        def params(tokens: int, offset: int) -> GenerationParams:
-            return GenerationParams(max_new_tokens=tokens, temperature=self.temperature, top_p=self.top_p,
-                                    seed=derive_seed(seed, "critique_revise", offset))
-
-        return LoopSettings(answer=params(self.max_new_tokens_answer, 1),
-                            critique=params(self.max_new_tokens_critique, 2),
-                            revision=params(self.max_new_tokens_revision, 3),
+        steps = self.generation
+        return LoopSettings(answer=steps.answer.params(derive_seed(seed, "critique_revise", 1)),
+                            critique=steps.critique.params(derive_seed(seed, "critique_revise", 2)),
+                            revision=steps.revision.params(derive_seed(seed, "critique_revise", 3)),
                             rounds=self.rounds, filters=self.filters, revision_suffix=self.revision_suffix,
                             revision_mode=self.revision_mode, length_hint=self.regenerate_length_hint)
 

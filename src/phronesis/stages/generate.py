@@ -5,7 +5,7 @@ from typing import Any, Sequence
 
 from pydantic import Field
 
-from ..core.config import StrictModel
+from ..core.config import GENERATION_DEFAULT, StrictModel, generation_with
 from ..core.io import atomic_write_jsonl
 from ..core.protocols import GenerationParams
 from ..core.resumable import generate_answers
@@ -15,16 +15,13 @@ from ..data.records import Row
 class GenerateConfig(StrictModel):
     prompt_sets: list[str] = ["harmful_test", "benign_test"]  # names from the `prompts:` section
     model: str = "policy"  # which entry of the `models:` section answers
-    max_new_tokens: int = Field(256, ge=1)  # 0 or less would "finish" with empty answers
-    temperature: float = Field(0.0, ge=0.0)
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    generation: generation_with(max_new_tokens=256) = GENERATION_DEFAULT
     n: int = Field(1, ge=1)
     system_prompt: str | None = None
     chunk_size: int = Field(32, ge=1)  # rows per generate call and checkpoint write
 
     def params(self, seed: int) -> GenerationParams:
-        return GenerationParams(max_new_tokens=self.max_new_tokens, temperature=self.temperature,
-                                top_p=self.top_p, n=self.n, seed=seed, system_prompt=self.system_prompt)
+        return self.generation.params(seed, n=self.n, system_prompt=self.system_prompt)
 
 
 def truncation_rate(rows: Sequence[Row]) -> float:

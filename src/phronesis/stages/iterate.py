@@ -17,7 +17,7 @@ from typing import Any, Callable, Literal
 
 from pydantic import Field
 
-from ..core.config import StrictModel
+from ..core.config import GENERATION_DEFAULT, StrictModel, generation_with
 from ..core.io import atomic_write_json, atomic_write_jsonl, read_json
 from ..models.lora import LoraSettings
 from ..training.policy_inputs import BUNDLED_CHAT_TEMPLATE
@@ -33,8 +33,8 @@ class IterateStageConfig(StrictModel):
     max_groups: int | None = 8
     eval_fraction: float = 0.5  # the validation groups that decide keep/stop, never trained on
     samples_per_prompt: int = 2
-    max_new_tokens: int = 48
-    temperature: float = 0.8
+    # how the training answers are sampled; the held-out answers that decide keep/stop are greedy, same length
+    generation: generation_with(max_new_tokens=48, temperature=0.8) = GENERATION_DEFAULT
     embedder: str = "embedder"
     metric: Literal["sage"] = "sage"  # mean SaGE consistency of the policy's greedy answers on held-out groups
     rounds: int = 3

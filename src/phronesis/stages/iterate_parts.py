@@ -45,8 +45,7 @@ def build_parts(ctx: Any, cfg: IterateStageConfig, stage_dir: Path) -> tuple[str
     teacher = resolve_local_path(ctx.model_spec(cfg.teacher).ref) if cfg.teacher else None
 
     def generate(policy: str, number: int) -> list[Row]:
-        params = GenerationParams(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
-                                  n=cfg.samples_per_prompt, seed=ctx.seed + number)
+        params = cfg.generation.params(ctx.seed + number, n=cfg.samples_per_prompt)
         return _answers(teacher or policy, train_groups, params)
 
     def train(policy: str, kept: list[Row], folder: Path) -> str:
@@ -60,7 +59,7 @@ def build_parts(ctx: Any, cfg: IterateStageConfig, stage_dir: Path) -> tuple[str
         return str(folder / "merged")
 
     def evaluate(policy: str) -> float:
-        params = GenerationParams(max_new_tokens=cfg.max_new_tokens, temperature=0.0, seed=ctx.seed)
+        params = GenerationParams(max_new_tokens=cfg.generation.max_new_tokens, temperature=0.0, seed=ctx.seed)
         rows = _answers(policy, eval_groups, params)
         by_group = [[r["answer"] for r in rows if r["group"] == g["id"]] for g in eval_groups]
         return sum(sage_score(answers, embedder) for answers in by_group) / len(by_group)

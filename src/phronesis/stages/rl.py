@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from ..core.config import StrictModel
+from ..core.config import GENERATION_DEFAULT, StrictModel, generation_with
 from ..core.errors import BackendUnavailable, StageError
 from ..core.io import replace_tree, trim_log
 from ..models.lora import LoraSettings
@@ -20,10 +20,12 @@ from ..training.policy_reward import PolicyReward, RewardLog, plot_rewards
 
 # TRL / PPO settings that rl's own fields already set (trl_overrides, ppo_settings): a second spelling of
 # one knob in the `trl:` or `ppo:` block is refused rather than silently winning.
-TRL_NAMED = {"max_steps": "steps", "beta": "kl_coef", "max_completion_length": "max_completion_length",
+TRL_NAMED = {"max_steps": "steps", "beta": "kl_coef", "max_completion_length": "generation.max_new_tokens",
+             "temperature": "generation.temperature", "top_p": "generation.top_p",
              "num_generations": "num_generations", "scale_rewards": "reward_normalization",
              "normalize_advantages": "reward_normalization", "use_vllm": "use_vllm"}
-PPO_NAMED = {"steps": "steps", "kl_coef": "kl_coef", "max_new_tokens": "max_completion_length",
+PPO_NAMED = {"steps": "steps", "kl_coef": "kl_coef", "max_new_tokens": "generation.max_new_tokens",
+             "temperature": "generation.temperature", "top_p": "generation.top_p",
              "max_prompt_length": "max_prompt_length", "whiten_rewards": "reward_normalization"}
 
 
@@ -40,7 +42,7 @@ class RLStageConfig(StrictModel):
     steps: int = Field(10, ge=1)
     kl_coef: float = 0.05
     reward_normalization: Literal["group", "batch", "none"] = "group"
-    max_completion_length: int = Field(64, ge=1)
+    generation: generation_with(max_new_tokens=64, temperature=1.0) = GENERATION_DEFAULT  # the policy's samples
     max_prompt_length: int = Field(256, ge=1)  # ppo only: TRL's GRPO and RLOO have no prompt limit
     num_generations: int = Field(4, ge=2)  # a group needs two completions to compare
     use_vllm: bool = False  # GRPO only, needs the vllm extra and a GPU
@@ -74,7 +76,8 @@ class RLStageConfig(StrictModel):
 
 def trl_overrides(cfg: RLStageConfig) -> dict[str, Any]:
     """Our named knobs in TRL's vocabulary, plus the `trl:` block's other settings."""
-    base = {"max_steps": cfg.steps, "beta": cfg.kl_coef, "max_completion_length": cfg.max_completion_length,
+    base = {"max_steps": cfg.steps, "beta": cfg.kl_coef, "max_completion_length": cfg.generation.max_new_tokens,
+            "temperature": cfg.generation.temperature, "top_p": cfg.generation.top_p,
             "num_generations": cfg.num_generations}
     if cfg.algorithm == "grpo":
         base.update(scale_rewards=cfg.reward_normalization, use_vllm=cfg.use_vllm)
@@ -86,7 +89,8 @@ def trl_overrides(cfg: RLStageConfig) -> dict[str, Any]:
 def ppo_settings(cfg: RLStageConfig, seed: int):
     from ..training.ppo import PPOSettings
 
-    base = {"steps": cfg.steps, "kl_coef": cfg.kl_coef, "max_new_tokens": cfg.max_completion_length,
+    base = {"steps": cfg.steps, "kl_coef": cfg.kl_coef, "max_new_tokens": cfg.generation.max_new_tokens,
+            "temperature": cfg.generation.temperature, "top_p": cfg.generation.top_p,
             "max_prompt_length": cfg.max_prompt_length, "whiten_rewards": cfg.reward_normalization != "none",
             "seed": seed}
     return PPOSettings(**{**base, **cfg.ppo})

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from ..core.config import StrictModel
+from ..core.config import GENERATION_DEFAULT, StrictModel, generation_with
 from ..data.constitution import VirtueFramework
 from ..core.errors import ConfigError
 from ..core.io import atomic_write_jsonl
@@ -31,20 +31,24 @@ CONVERSATIONS = 2
 class VirtueDialoguesConfig(StrictModel):
     prompt_sets: list[str] = ["harmful_train", "benign_train"]
     model: str = "policy"
-    # Large enough for SmolLM2-135M's full answers; the manifest records the cut-off rate per dimension.
-    max_new_tokens: int = Field(320, ge=1)
+    # max_new_tokens large enough for SmolLM2-135M's full answers (the manifest records the cut-off rate per
+    # dimension); sampled, since greedy decoding would make both conversations identical
+    generation: generation_with(max_new_tokens=320, temperature=0.8, top_p=0.95) = GENERATION_DEFAULT
     # Appended to each question when it is sent (not recorded). Without it SmolLM2 hit 320 tokens in 66% of
     # action, 22% of motivation and 50% of consequences answers (16 prompts), mostly looping.
     length_hint: str = "Answer in at most three short sentences."
-    temperature: float = Field(0.8, gt=0)  # must sample: greedy would make both conversations identical
-    top_p: float = Field(0.95, gt=0, le=1)
     system_prompt: str | None = None
     chunk_size: int = Field(8, ge=1)
 
+    @field_validator("generation")
+    @classmethod
+    def _sampled(cls, value):
+        if value.temperature <= 0:
+            raise ValueError("temperature must be above 0: greedy decoding makes both conversations identical")
+        return value
+
     def params(self, seed: int, conversation: int, turn: int) -> GenerationParams:
-        return GenerationParams(max_new_tokens=self.max_new_tokens, temperature=self.temperature,
-                                top_p=self.top_p, seed=conversation_seed(seed, conversation, turn),
-                                system_prompt=self.system_prompt)
+        return self.generation.params(conversation_seed(seed, conversation, turn), system_prompt=self.system_prompt)
 
 
 def conversation_seed(seed: int, conversation: int, turn: int) -> int:
