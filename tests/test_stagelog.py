@@ -7,9 +7,19 @@ import pytest
 
 from phronesis.core import progress
 from phronesis.core.runstore import Run, run_stage
-from phronesis.core.stagelog import PACKAGE_DIR
+from phronesis.core.stagelog import is_project_file
+from phronesis.stages import sft
 
 LIBRARY_FILE = "/site-packages/transformers/modeling_utils.py"
+SFT_FILE = sft.__file__  # a real project file, wherever the package folder is
+
+
+def test_every_project_module_counts_as_the_project_and_a_library_does_not():
+    from phronesis import pipeline
+    from phronesis.core import config
+
+    assert all(is_project_file(m.__file__) for m in (sft, pipeline, config))
+    assert not is_project_file(LIBRARY_FILE)
 
 
 def noisy_body(stage):
@@ -19,8 +29,7 @@ def noisy_body(stage):
     logging.getLogger("transformers.modeling_utils").warning("Some weights were not initialized")
     warnings.warn_explicit("is_gradient_checkpointing is deprecated", FutureWarning, LIBRARY_FILE, 7,
                            module="transformers.modeling_utils")
-    warnings.warn_explicit("prompt set is tiny", UserWarning, f"{PACKAGE_DIR}/stages/sft.py", 9,
-                           module="phronesis.stages.sft")
+    warnings.warn_explicit("prompt set is tiny", UserWarning, SFT_FILE, 9, module="phronesis.stages.sft")
     progress.info("sft: project status line")
     stage.counts["rows"] = 1
 

@@ -13,7 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from .core.config import StrictModel, load_config
 from .data.constitution import ConstitutionConfig
-from .core.errors import ConfigError, StageError, did_you_mean
+from .core.errors import ConfigError, StageError, UserError, did_you_mean
 from .data.modelref import ModelSpec
 from .core.progress import info
 from .core.runstore import Run, StageOutcome, file_fingerprint, remove_if_empty, validate_run_name
@@ -111,7 +111,7 @@ class RunSection(StrictModel):
     def _safe_name(cls, value: str) -> str:
         try:
             return validate_run_name(value)
-        except Exception as exc:  # surfaced by pydantic as a keyed config error
+        except UserError as exc:  # surfaced by pydantic as a keyed config error
             raise ValueError(str(exc)) from None
 
 

@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 PACKAGE = "phronesis"
+ROOT = Path(__file__).resolve().parents[1]  # the phronesis package folder (this file is in phronesis/core/)
 
 
 def code_fingerprint(module: str) -> str:
@@ -42,7 +43,7 @@ def import_closure(module: str) -> dict[str, str]:
 def _origin(name: str) -> tuple[str | None, bool]:
     """(source file, is a package). Phronesis modules are found on disk, so nothing is imported to hash them."""
     if _ours(name):
-        path = Path(__file__).parent.joinpath(*name.split(".")[1:])
+        path = ROOT.joinpath(*name.split(".")[1:])
         for candidate, is_package in ((path / "__init__.py", True), (path.with_suffix(".py"), False)):
             if candidate.is_file():
                 return str(candidate), is_package

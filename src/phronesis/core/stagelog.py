@@ -18,7 +18,7 @@ from typing import Iterator, TextIO
 
 LIBRARY_LOGGERS = ("transformers", "trl", "peft", "datasets", "accelerate", "huggingface_hub", "torch")
 LIBRARIES = r"(transformers|trl|peft|datasets|accelerate|huggingface_hub|torch)(\.|$)"
-PACKAGE_DIR = str(Path(__file__).resolve().parent)
+PACKAGE_DIR = str(Path(__file__).resolve().parents[1])  # the phronesis package folder (this file is in core/)
 
 
 class _Router(io.TextIOBase):
