@@ -299,9 +299,9 @@ def sage_inputs(groups: int, answers: int) -> tuple[list[dict[str, Any]], list[d
 def bench_sage(embedder_ref: str, sizes: Sizes) -> dict[str, Any]:
     import numpy as np
 
-    from .models.embeddings import TransformersEmbedder
     from .evaluation.consistency import sage_per_group
     from .evaluation.sage import sage_from_embeddings
+    from .models.embeddings import TransformersEmbedder
 
     embedder = TransformersEmbedder(embedder_ref)
     groups, rows = sage_inputs(sizes.groups, sizes.answers)

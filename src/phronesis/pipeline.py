@@ -12,14 +12,14 @@ from typing import Any, Callable, Iterator
 from pydantic import Field, field_validator, model_validator
 
 from .core.config import StrictModel, load_config
-from .data.constitution import ConstitutionConfig
 from .core.errors import ConfigError, StageError, UserError, did_you_mean
-from .data.modelref import ModelSpec
 from .core.progress import info
 from .core.runstore import Run, StageOutcome, file_fingerprint, remove_if_empty, validate_run_name
+from .data.constitution import ConstitutionConfig
+from .data.modelref import ModelSpec
 from .data.sources import PromptSetSpec, builtin_path, resolve_source
-from .report.stage_summary import stage_summary
 from .judges import JudgeConfig
+from .report.stage_summary import stage_summary
 from .stages import (best_of_n, critique_revise, dpo, evaluate, generate, iterate, iterate_parts, label_preferences,
                      label_preferences_run, report, rl, sft, train_reward, virtue_dialogues)
 from .stages.best_of_n import BestOfNConfig

@@ -18,8 +18,8 @@ def register(app: typer.Typer) -> None:
 
 def _judge_from_options(judge_ref: Optional[str], config: Optional[Path], overrides: list[str],
                         weights: Optional[str] = None):
-    from ..judges import JudgeConfig, build_judge
     from ..data.modelref import ModelSpec
+    from ..judges import JudgeConfig, build_judge
 
     if sum(x is not None for x in (judge_ref, config, weights)) > 1:
         raise ConfigError("judge-eval: give one of --judge, --config, --weights")
@@ -27,8 +27,8 @@ def _judge_from_options(judge_ref: Optional[str], config: Optional[Path], overri
         return build_judge(JudgeConfig(weights=weights, max_failure_rate=1.0),
                            {"embedder": ModelSpec(ref="catalog:minilm-l6-v2")})
     if config:
-        from ..pipeline import PipelineContext, load_pipeline_config
         from ..core.runstore import Run
+        from ..pipeline import PipelineContext, load_pipeline_config
 
         cfg = load_pipeline_config(config, overrides)
         ctx = PipelineContext(config=cfg, run=Run(cfg.run.dir, cfg.run.name))
@@ -112,8 +112,8 @@ def judge_train(pairs: List[str] = typer.Option(["builtin:judge/calibration.json
     reads SmolLM2's state at the start of its reply); writes JSON weights.
     Use critique_revise's preferences.jsonl (revision over initial) or wheel:pyrit_harm as extra --pairs.
     Pairs with `kind: benign` are helpful answers over needless refusals; others safe over harmful."""
-    from ..models.embeddings import TransformersEmbedder
     from ..judges.learned import REQUEST_ENCODER, save_weights, train_from_sources
+    from ..models.embeddings import TransformersEmbedder
 
     set_quiet(quiet)
     encoder = None if request_encoder == "embedder" else {**REQUEST_ENCODER, "model": request_encoder}

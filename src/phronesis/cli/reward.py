@@ -34,9 +34,9 @@ def rm_eval(reward: Path = typer.Option(..., "--reward", help="RM folder or ense
     """Pairwise accuracy (with bootstrap CI, length baseline, per-member and per-aggregator figures
     for ensembles), or MCC / accuracy / ROC-AUC of the RM read as a binary classifier."""
     from ..core.errors import UserError
+    from ..core.io import atomic_write_json
     from ..evaluation.rm_data import load_binary, load_pairs
     from ..evaluation.rm_eval import evaluate_binary, evaluate_pairs
-    from ..core.io import atomic_write_json
     from ..rewards.loading import load_reward_model
 
     set_quiet(quiet)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol, Sequence
 
-from ..data.constitution import Principle
 from ..core.protocols import PromptLike
+from ..data.constitution import Principle
 
 
 class Embedder(Protocol):

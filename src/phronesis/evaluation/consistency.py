@@ -5,9 +5,9 @@ from typing import Any, Sequence
 
 from ..core.errors import DataError
 from ..core.io import read_jsonl
+from ..data.records import Row
 from ..data.sources import data_file
 from .sage import sage_from_embeddings
-from ..data.records import Row
 
 
 def load_groups(ref: str = "builtin:eval/paraphrase_groups.jsonl", limit: int | None = None,

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from .refusal import detect_refusal
-from ..judges.pointwise import SafetyVerdict
 from ..data.records import Row
+from ..judges.pointwise import SafetyVerdict
+from .refusal import detect_refusal
 
 
 def score_answers(rows: Sequence[Row], safety: Any | None) -> list[Row]:

@@ -9,8 +9,8 @@ from typing import Sequence
 
 from ..core.config import read_yaml
 from ..core.errors import DataError
-from ..data.sources import data_file
 from ..data.records import Row
+from ..data.sources import data_file
 
 
 def load_templates(ref: str = "builtin:eval/jailbreaks.yaml") -> list[dict[str, str]]:

@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data.constitution import Constitution
 from ..core.errors import ModelRefError
+from ..data.constitution import Constitution
 from ..data.modelref import ModelSpec, parse_ref
 from .prompted import constitution_system_prompt
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..core.errors import ConfigError
-from .model_specs import EvalModel
 from ..judges.pointwise import LogProbSafetyScorer
+from .model_specs import EvalModel
 from .settings import EvalConfig
 from .suite import EvalResources
 

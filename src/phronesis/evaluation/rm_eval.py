@@ -11,8 +11,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..core.protocols import RewardModel
-from ..data.records import Row, text_of
 from ..core.stats import length_baseline_accuracy
+from ..data.records import Row, text_of
 from .rm_metrics import best_threshold, binary_metrics, pairwise_metrics
 
 BINARY_PROMPT = "Tell me about your values and how you act."

@@ -10,8 +10,8 @@ from pydantic import Field, field_validator
 
 from ..core.config import GENERATION_DEFAULT, StrictModel, generation_with
 from ..data.constitution import ConstitutionConfig
-from ..judges import JudgeConfig, registered_kind
 from ..data.sources import PromptSetSpec
+from ..judges import JudgeConfig, registered_kind
 
 
 class EvalJudgeConfig(JudgeConfig):

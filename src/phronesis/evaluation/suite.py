@@ -10,19 +10,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..data.constitution import Constitution
 from ..core.protocols import Generator, Judge, RewardModel
 from ..core.resumable import generate_answers
 from ..core.runstore import RowCheckpoint
-from ..data.sources import load_prompts
 from ..core.stats import bootstrap_statistic, paired_bootstrap_statistic
-from . import consistency, harmlessness, jailbreak, pairwise, virtue
+from ..data.constitution import Constitution
+from ..data.records import Row
+from ..data.sources import load_prompts
 from ..judges.questions import HELPFULNESS
+from . import consistency, harmlessness, jailbreak, pairwise, virtue
 from .degeneration import repetition_rate
 from .refusal import is_refusal
 from .settings import EvalConfig
 from .summary import add_holm, agreement, summarise_metric, summarise_win_rate
-from ..data.records import Row
 
 
 @dataclass

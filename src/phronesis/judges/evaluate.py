@@ -58,8 +58,8 @@ def principle_probes(judge, pairs: Sequence[dict[str, Any]], embedder, constitut
     principle's inverted twin (the preference should reverse), and on benign pairs (helpful answer vs
     needless refusal) the helpfulness vs the harmlessness question (they should disagree). Undecided
     verdicts count as neither flipped nor disagreeing."""
-    from ..data.constitution import load_constitution
     from ..core.stats import bootstrap_ci
+    from ..data.constitution import load_constitution
     from .questions import HARMLESSNESS, HELPFULNESS, filed_principles
 
     constitution = constitution or load_constitution()

@@ -4,8 +4,8 @@ from __future__ import annotations
 from statistics import mean
 from typing import Any, Sequence
 
-from ..core.stats import bootstrap_ci, length_baseline_accuracy
 from ..core.protocols import Judgement
+from ..core.stats import bootstrap_ci, length_baseline_accuracy
 
 
 def decided(p: float | None) -> bool:

@@ -7,8 +7,8 @@ from typing import Any
 from ..core.errors import DataError
 from ..core.io import iter_jsonl
 from ..data.hh_rlhf import parse_transcript, transcript_pair
-from ..data.sources import data_file
 from ..data.records import Row
+from ..data.sources import data_file
 
 
 # One hh-rlhf parser for the project (phronesis.data.hh_rlhf); the old name stays for callers.

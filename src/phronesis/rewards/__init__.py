@@ -2,9 +2,9 @@
 
 Heavy libraries load only when a model is loaded, so importing this package stays cheap.
 """
+from ..models.lora import RewardLoraSettings
 from .ensemble import AGGREGATORS, Aggregator, EnsembleRewardModel, Normaliser
 from .loading import load_reward_model, save_ensemble
-from ..models.lora import RewardLoraSettings
 
 __all__ = ["AGGREGATORS", "Aggregator", "EnsembleRewardModel", "Normaliser", "RewardLoraSettings",
            "load_reward_model", "save_ensemble", "LoraRewardModel", "MultiAdapterRewardModel"]

@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..models.backends.transformers_backend import TransformersGenerator, generate_kwargs, render_chat, stop_token_ids
 from ..core.errors import UserError
 from ..core.protocols import Conversation
+from ..models.backends.transformers_backend import TransformersGenerator, generate_kwargs, render_chat, stop_token_ids
 
 
 @dataclass

@@ -21,15 +21,15 @@ from typing import Any, Literal, Sequence
 from pydantic import Field, model_validator
 
 from ..core.config import GENERATION_DEFAULT, StrictModel, generation_with
-from ..data.constitution import Constitution, Principle
 from ..core.errors import ConfigError
-from ..evaluation.degeneration import repetition_rate
-from ..evaluation.refusal import is_refusal
 from ..core.io import atomic_write_jsonl
 from ..core.protocols import Completion, Generator, finish_reason
 from ..core.resumable import map_resumable
 from ..core.runstore import RowCheckpoint
+from ..data.constitution import Constitution, Principle
 from ..data.records import Row
+from ..evaluation.degeneration import repetition_rate
+from ..evaluation.refusal import is_refusal
 
 SYSTEM_TEMPLATE = ("You are a helpful, careful assistant. You follow this principle: {description} "
                    "Answer harmless requests fully and directly; decline briefly only what the principle forbids.")
@@ -238,10 +238,10 @@ def selection_judge(ctx, cfg: BestOfNConfig) -> Any:
 
 def run(ctx) -> Any:
     """Wrapper: prompt sets + constitution from the config; writes the distillation data."""
-    from ..models.embeddings import TransformersEmbedder
+    from ..core.runstore import run_stage
     from ..data.hygiene import record_training_prompts
     from ..judges import judge_fingerprint
-    from ..core.runstore import run_stage
+    from ..models.embeddings import TransformersEmbedder
 
     cfg: BestOfNConfig = ctx.section("best_of_n")
     constitution = ctx.config.constitution.load()

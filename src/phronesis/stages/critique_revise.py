@@ -19,16 +19,16 @@ from typing import Any, Literal, Sequence
 from pydantic import Field
 
 from ..core.config import GENERATION_DEFAULT, StrictModel, generation_with
-from ..data.constitution import Principle
-from ..data.few_shot import CritiqueExample, example_turns
 from ..core.io import atomic_write_jsonl
-from ..curation.principle_matching import match_principles, sample_principles
 from ..core.protocols import Conversation, GenerationParams, Generator, finish_reason
-from ..data.records import Row, as_messages, assistant, preference_row, sft_row, user, with_length_hint
 from ..core.resumable import map_resumable
-from ..curation.revision_filters import DROP_REASONS, revision_problem, strip_label
 from ..core.runstore import RowCheckpoint
 from ..core.seeds import derive_seed
+from ..curation.principle_matching import match_principles, sample_principles
+from ..curation.revision_filters import DROP_REASONS, revision_problem, strip_label
+from ..data.constitution import Principle
+from ..data.few_shot import CritiqueExample, example_turns
+from ..data.records import Row, as_messages, assistant, preference_row, sft_row, user, with_length_hint
 
 STAGE = "critique_revise"
 
@@ -214,9 +214,9 @@ def sample_rows(out: Sequence[Row], n: int = 3) -> list[Row]:
 
 def run(ctx) -> Any:
     """Wrapper: prompts + constitution from the config, embedder-planned principles, checkpointed loop."""
-    from ..models.embeddings import TransformersEmbedder
-    from ..data.few_shot import load_critique_examples
     from ..core.runstore import run_stage
+    from ..data.few_shot import load_critique_examples
+    from ..models.embeddings import TransformersEmbedder
 
     cfg: CritiqueReviseConfig = ctx.section(STAGE)
     rows = ctx.prompt_rows(cfg.prompt_sets)

@@ -8,9 +8,9 @@ from typing import Any
 
 from pydantic import Field
 
-from ..training.checkpoint_selection import CheckpointSelection, publish, selection_prompts, trainer_overrides
 from ..core.config import StrictModel
 from ..models.lora import LoraSettings
+from ..training.checkpoint_selection import CheckpointSelection, publish, selection_prompts, trainer_overrides
 from ..training.policy_inputs import Init, init_inputs, load_rows, repeat_rows, starting_model
 
 

@@ -50,10 +50,10 @@ def stage_models(cfg: EvaluateConfig, ctx) -> tuple[list[str], dict[str, Path]]:
 
 
 def run(ctx) -> Any:
+    from ..core.runstore import run_stage
     from ..evaluation.model_specs import parse_models
     from ..evaluation.run import run_evaluation
     from ..judges import judge_fingerprint
-    from ..core.runstore import run_stage
 
     cfg: EvaluateConfig = ctx.section("evaluate").model_copy(update={"constitution": ctx.config.constitution})
     model_refs, inputs = stage_models(cfg, ctx)

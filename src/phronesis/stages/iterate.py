@@ -19,10 +19,10 @@ from pydantic import Field
 
 from ..core.config import GENERATION_DEFAULT, StrictModel, generation_with
 from ..core.io import atomic_write_json, atomic_write_jsonl, read_json
-from ..models.lora import LoraSettings
-from ..training.policy_inputs import BUNDLED_CHAT_TEMPLATE
 from ..curation.selection import Selection
 from ..data.records import Row
+from ..models.lora import LoraSettings
+from ..training.policy_inputs import BUNDLED_CHAT_TEMPLATE
 
 
 class IterateStageConfig(StrictModel):

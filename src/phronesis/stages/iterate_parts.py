@@ -35,9 +35,9 @@ def _answers(model_ref: str, groups: list[Row], params: GenerationParams) -> lis
 
 
 def build_parts(ctx: Any, cfg: IterateStageConfig, stage_dir: Path) -> tuple[str, LoopParts]:
-    from ..models.embeddings import TransformersEmbedder
-    from ..evaluation.sage import sage_score
     from ..data.modelref import resolve_local_path
+    from ..evaluation.sage import sage_score
+    from ..models.embeddings import TransformersEmbedder
 
     from ..curation.selection import select_by_decaying_threshold
     train_groups, eval_groups = load_groups(cfg)
@@ -75,8 +75,8 @@ def run(ctx) -> Any:
     cfg: IterateStageConfig = ctx.section("iterate")
 
     def body(stage) -> dict[str, Any]:
-        from ..evaluation.consistency import paraphrase_rows
         from ..data.hygiene import record_training_prompts
+        from ..evaluation.consistency import paraphrase_rows
 
         start, parts = build_parts(ctx, cfg, stage.path)
         record_training_prompts(stage.path, paraphrase_rows(load_groups(cfg)[0]))

@@ -12,12 +12,12 @@ from __future__ import annotations
 from typing import Literal, Optional, Sequence
 
 from ..core.config import StrictModel
-from ..data.constitution import Constitution, VirtueFramework
-from ..judges.combine import sample_principles
-from ..judges.pairwise import Pair, judge_many
-from ..data.records import Row, preference_row, text_of
 from ..core.resumable import map_resumable
 from ..core.runstore import RowCheckpoint
+from ..data.constitution import Constitution, VirtueFramework
+from ..data.records import Row, preference_row, text_of
+from ..judges.combine import sample_principles
+from ..judges.pairwise import Pair, judge_many
 from .virtue_dialogues import dimension_turns
 
 STAGE = "label_preferences"

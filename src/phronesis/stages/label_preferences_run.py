@@ -81,8 +81,8 @@ def _label_virtue_files(ctx, cfg, judge, path: Path, stage) -> None:
 
 
 def run_label_preferences(ctx) -> Any:
-    from ..judges import judge_fingerprint
     from ..core.runstore import run_stage
+    from ..judges import judge_fingerprint
 
     cfg: LabelPreferencesConfig = ctx.section(STAGE)
     files, inputs = _files(ctx, cfg)

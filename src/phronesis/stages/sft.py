@@ -6,10 +6,10 @@ from typing import Any
 
 from pydantic import Field
 
-from ..training.checkpoint_selection import CheckpointSelection, publish, selection_prompts, trainer_overrides
 from ..core.config import StrictModel
 from ..core.io import replace_tree
 from ..models.lora import LoraSettings
+from ..training.checkpoint_selection import CheckpointSelection, publish, selection_prompts, trainer_overrides
 from ..training.policy_inputs import BUNDLED_CHAT_TEMPLATE, chat_template_path, load_rows, repeat_rows, starting_model
 
 

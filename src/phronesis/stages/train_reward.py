@@ -17,8 +17,8 @@ from ..core.config import StrictModel
 from ..core.errors import DataError, StageError
 from ..core.io import atomic_write_json, read_json, read_jsonl
 from ..data.records import Row, preference_row
-from ..rewards.ensemble import Aggregator, Normaliser
 from ..models.lora import RewardLoraSettings
+from ..rewards.ensemble import Aggregator, Normaliser
 
 DONE_FILE = "train_summary.json"
 
@@ -139,8 +139,8 @@ def read_set(spec: PreferenceSetSpec, path: Path) -> tuple[list[Row], int]:
 
 def run(ctx) -> Any:
     """Wrapper: resolve set files, train each RM with TRL, calibrate z-scores, write ensemble.json."""
-    from ..data.modelref import resolve_local_path
     from ..core.runstore import run_stage
+    from ..data.modelref import resolve_local_path
     from ..training.trl_adapter import train_reward_model
 
     cfg: TrainRewardConfig = ctx.section("train_reward")

@@ -15,14 +15,14 @@ from typing import Any, Sequence
 from pydantic import Field, field_validator
 
 from ..core.config import GENERATION_DEFAULT, StrictModel, generation_with
-from ..data.constitution import VirtueFramework
 from ..core.errors import ConfigError
 from ..core.io import atomic_write_jsonl
 from ..core.protocols import Conversation, GenerationParams, Generator, finish_reason
-from ..data.records import Row, as_messages, assistant, user, with_length_hint
 from ..core.resumable import map_resumable
 from ..core.runstore import RowCheckpoint
 from ..core.seeds import derive_seed
+from ..data.constitution import VirtueFramework
+from ..data.records import Row, as_messages, assistant, user, with_length_hint
 
 STAGE = "virtue_dialogues"
 CONVERSATIONS = 2

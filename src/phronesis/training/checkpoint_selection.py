@@ -17,8 +17,8 @@ from pydantic import Field
 
 from ..core.config import StrictModel
 from ..core.errors import ConfigError, StageError
-from ..data.sources import PromptSetSpec
 from ..data.records import Row
+from ..data.sources import PromptSetSpec
 
 # what a checkpoint's weights are called: a LoRA adapter, or a whole model (possibly sharded, with its index)
 WEIGHT_PREFIXES = ("adapter_model.", "adapter_config.json", "model.safetensors", "model-", "pytorch_model")
@@ -82,10 +82,10 @@ def selection_prompts(selection: CheckpointSelection | None) -> list[Row]:
 
 def refusal_rates(model: Any, rows: dict[str, list[Row]], max_new_tokens: int, seed: int) -> dict[str, float]:
     """Greedy answers of a ModelSpec (or ref) to each validation set -> rule refusal rate per set."""
-    from ..models.backends import make_generator
-    from ..evaluation.refusal import is_refusal
-    from ..data.modelref import ModelSpec
     from ..core.protocols import GenerationParams
+    from ..data.modelref import ModelSpec
+    from ..evaluation.refusal import is_refusal
+    from ..models.backends import make_generator
 
     spec = ModelSpec.model_validate(model)
     generator = make_generator(spec)
@@ -120,9 +120,9 @@ def select_checkpoint(selection: CheckpointSelection, base_model: str, start_mod
     Rates are kept in the stage's scratch folder as they are measured, so a killed stage scores only the rest.
     """
     from ..core.io import atomic_write_json, read_json
-    from ..data.modelref import ModelSpec
     from ..core.progress import info
     from ..core.runstore import CHECKPOINT_DIR
+    from ..data.modelref import ModelSpec
     from .trl_adapter import complete_checkpoints
 
     rows = validation_rows(selection)

@@ -19,8 +19,8 @@ from typing import Any, Callable, Sequence
 from pydantic import Field
 
 from ..core.config import StrictModel
-from ..models.lora import LoraSettings
 from ..core.seeds import derive_seed
+from ..models.lora import LoraSettings
 from .trl_adapter import PolicyTrainResult
 
 

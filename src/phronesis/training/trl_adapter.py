@@ -129,9 +129,9 @@ def train_reward_model(base_path: str, train_rows: list[dict], eval_rows: list[d
     from datasets import Dataset
     from trl import RewardConfig, RewardTrainer
 
+    from ..models.lora import RewardLoraSettings
     from ..rewards.lora_rm import check_quantization, load_tokenizer, quantization_config, write_rm_meta
     from ..rewards.preference_data import fit_to_length, trl_columns
-    from ..models.lora import RewardLoraSettings
 
     lora = lora or RewardLoraSettings()
     out_dir = Path(out_dir)

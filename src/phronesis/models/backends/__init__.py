@@ -1,8 +1,8 @@
 """Generation backends. Each module imports its heavy dependency lazily."""
 from __future__ import annotations
 
-from ...data.modelref import ModelSpec
 from ...core.protocols import Generator
+from ...data.modelref import ModelSpec
 
 
 def make_generator(spec: ModelSpec | str) -> Generator:

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Literal, Sequence
 
 from ...core.errors import ModelRefError, UserError
-from ...data.modelref import ModelSpec, parse_ref
 from ...core.progress import progress
 from ...core.protocols import Completion, Conversation, GenerationParams, PromptLike, as_conversation
+from ...data.modelref import ModelSpec, parse_ref
 from .http_retry import JSONPoster, RemoteRequestsFailed, RequestFailure, RequestStats
 from .options import match_options
 

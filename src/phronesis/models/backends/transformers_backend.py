@@ -4,9 +4,9 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ...core.errors import DataError, ModelRefError
-from ...data.modelref import CATALOG_HINT, ModelSpec, parse_ref, resolve_local_path
 from ...core.protocols import Completion, Conversation, GenerationParams, PromptLike, as_conversation
 from ...core.seeds import derive_seed
+from ...data.modelref import CATALOG_HINT, ModelSpec, parse_ref, resolve_local_path
 
 _LOADED: dict[tuple, tuple[Any, Any]] = {}
 

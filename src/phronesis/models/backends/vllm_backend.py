@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ...core.errors import BackendUnavailable
-from ...data.modelref import ModelSpec, resolve_local_path
 from ...core.protocols import Completion, Conversation, GenerationParams, PromptLike, as_conversation
+from ...data.modelref import ModelSpec, resolve_local_path
 from .transformers_backend import render_chat
 
 HINT = "use backend: transformers, or an openai: ref to a running vLLM server"
