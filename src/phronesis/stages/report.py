@@ -33,7 +33,7 @@ def run(ctx) -> Any:
         from ..report.build import build_report
 
         paths = build_report(Path(evaluation), stage.path)
-        stage.counts.update(report=paths[0].name, markdown=paths[1].name)
+        stage.counts["wrote"] = ", ".join(p.name for p in paths)
         return {}
 
     return run_stage(ctx.run, ctx.index(STAGE), STAGE, ctx.fingerprint_inputs(STAGE), inputs=inputs, body=body,
