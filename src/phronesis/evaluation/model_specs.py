@@ -8,16 +8,16 @@ baseline (the constitution's active principles as the system prompt);
 """
 from __future__ import annotations
 
-from pydantic import ValidationError
-
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from ..core.errors import ModelRefError
 from ..data.constitution import Constitution
 from ..data.modelref import ModelSpec, parse_ref
+from ..models.lora import adapter_base
 from .prompted import constitution_system_prompt
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
@@ -61,12 +61,7 @@ def adapter_spec(ref: str) -> ModelSpec:
     folder = Path(parsed.target).expanduser()
     if parsed.scheme != "local" or not (folder / "adapter_config.json").is_file():
         return ModelSpec(ref=ref)
-    try:
-        base = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8")).get("base_model_name_or_path")
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelRefError(f"{folder}/adapter_config.json: unreadable ({exc})") from None
-    if not isinstance(base, str) or not base:
-        raise ModelRefError(f"{folder}/adapter_config.json: no base_model_name_or_path")
+    base = adapter_base(folder)
     if not base.startswith(("catalog:", "hf:", "openai:")) and not Path(base).expanduser().exists():
         base = f"hf:{base}" if base.count("/") == 1 else base
     return ModelSpec(ref=base, adapter=str(folder))

@@ -1,6 +1,7 @@
-"""LoRA settings shared by every policy trainer (TRL's and our PPO), plus merging an adapter."""
+"""LoRA settings shared by every policy trainer (TRL's and our PPO), reading an adapter's base, merging one."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -52,6 +53,22 @@ def load_adapter_tensors(adapter_dir: str | Path) -> dict[str, Any]:
     from safetensors.torch import load_file
 
     return load_file(str(Path(adapter_dir) / "adapter_model.safetensors"))
+
+
+def adapter_base(folder: str | Path) -> str:
+    """The base model a PEFT adapter folder was trained on (`base_model_name_or_path` in adapter_config.json)."""
+    from ..core.errors import ModelRefError
+
+    config = Path(folder) / "adapter_config.json"
+    try:
+        base = json.loads(config.read_text(encoding="utf-8")).get("base_model_name_or_path")
+    except FileNotFoundError:
+        raise ModelRefError(f"{folder}: no adapter_config.json (not a LoRA adapter folder)") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelRefError(f"{config}: unreadable ({exc})") from None
+    if not isinstance(base, str) or not base:
+        raise ModelRefError(f"{config}: no base_model_name_or_path")
+    return base
 
 
 def merge_adapter(base_path: str | Path, adapter_dir: str | Path, out_dir: str | Path) -> Path:

@@ -18,6 +18,7 @@ from ..core.io import atomic_write_json, read_json
 from ..core.progress import progress
 from ..core.protocols import Conversation, PromptLike, as_conversation
 from ..data.records import as_messages
+from ..models.lora import adapter_base
 from .settings import Precision
 
 RM_META = "reward_model.json"
@@ -102,10 +103,9 @@ def base_of(folder: str | Path) -> str:
     folder = Path(folder)
     if (folder / RM_META).exists():
         return str(read_json(folder / RM_META)["base"])
-    config = folder / "adapter_config.json"
-    if not config.exists():
+    if not (folder / "adapter_config.json").exists():
         raise ModelRefError(f"{folder}: not a LoRA reward model (no {RM_META} or adapter_config.json)")
-    return str(read_json(config)["base_model_name_or_path"])
+    return adapter_base(folder)
 
 
 def resolve_base(ref: str) -> str:

@@ -81,12 +81,11 @@ def starting_model(ctx: Any, model_name: str, init: str, stage_dir: Path) -> tup
     A merged SFT model is published as stage_dir/start_model, not kept in scratch: the stage's adapter names
     it as its base, so the adapter must stay loadable when scratch folders are cleaned.
     """
-    from ..data.modelref import resolve_local_path
-
-    base = resolve_local_path(ctx.model_spec(model_name).ref)
     inputs = init_inputs(ctx, init)
     if not inputs:
-        return base, {}
+        from ..data.modelref import resolve_local_path
+
+        return resolve_local_path(ctx.model_spec(model_name).ref), {}
     ((name, folder),) = inputs.items()
     if (folder / "merged").is_dir():
         return str(folder / "merged"), inputs
@@ -94,10 +93,11 @@ def starting_model(ctx: Any, model_name: str, init: str, stage_dir: Path) -> tup
         raise StageError(f"{folder}: has neither merged/ nor adapter/ (init names stage {name!r}, which saved no model)")
     merged = (stage_dir / "start_model").resolve()  # absolute: the adapter records it as its base
     if not (merged / "config.json").exists():
-        from ..models.lora import merge_adapter
+        from ..models.lora import adapter_base, merge_adapter
 
         partial = stage_dir / CHECKPOINT_DIR / "start_model"  # renamed into place whole: a kill leaves no half model
-        merge_adapter(base, folder / "adapter", partial)
+        # onto the base that adapter was trained on (the policy's for sft, sft's merged model for a dpo adapter)
+        merge_adapter(adapter_base(folder / "adapter"), folder / "adapter", partial)
         shutil.rmtree(merged, ignore_errors=True)
         partial.rename(merged)
     return str(merged), inputs
