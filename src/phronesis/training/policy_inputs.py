@@ -18,7 +18,7 @@ from ..data.sources import builtin_path
 
 BUNDLED_CHAT_TEMPLATE = "chat_templates/smollm2_assistant_mask.jinja"
 # Where DPO and RL start: `auto` (this config's sft stage if it has one, else the base), `base`, or the model
-# an earlier stage saved (`stage:sft`: its merged/ folder, or its adapter/ merged onto this stage's base).
+# an earlier stage saved (`stage:sft`: its merged/ folder, or its adapter/ merged onto the base it records).
 Init = Annotated[str, Field(pattern=r"^(auto|base|stage:[a-z_]+)$")]
 
 
