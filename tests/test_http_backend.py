@@ -19,7 +19,7 @@ PROMPTS = [f"question number {i} about honesty" for i in range(40)]
 
 def make(url, strict=True, **spec):
     spec = {"ref": f"openai:{url}#fake-model", "timeout_s": 0.3, "max_retries": 8, "max_concurrency": 4, **spec}
-    return OpenAIGenerator(spec, strict=strict, base_delay_s=0.001, max_delay_s=0.01, seed=0)
+    return OpenAIGenerator(spec, strict=strict, base_delay_s=0.001, max_delay_s=0.01)
 
 
 def test_every_row_survives_seeded_faults_and_retries_are_counted():

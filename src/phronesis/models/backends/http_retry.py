@@ -1,25 +1,23 @@
-"""JSON-over-HTTP with retries: what every remote backend needs and nothing more.
+"""JSON-over-HTTP with retries: a thin layer over httpx (pooled connections) and tenacity (the retry loop).
 
-One POST per attempt on a fresh connection (a reset connection never poisons the
-next attempt). Retries cover 429, 5xx, timeouts, resets and truncated or invalid
-JSON, with exponential backoff plus jitter, honouring `Retry-After`. A request
-that still fails gives a `RequestFailure` with a reason the caller records per
-row; credentials never appear in reasons, logs or reprs.
+What stays ours: which failures are worth another try (429, 5xx, timeouts, resets, truncated or invalid
+JSON; never a 4xx or a TLS verification error), honouring `Retry-After`, counters of requests and retries,
+a per-row `RequestFailure` reason the caller records, and credentials kept out of every reason, log line and
+repr (a server that echoes the key back is redacted).
 """
 from __future__ import annotations
 
-import http.client
 import json
 import logging
-import random
-import socket
 import ssl
 import threading
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 from urllib.parse import urlsplit
+
+import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from ...core.errors import UserError
 
@@ -28,7 +26,6 @@ log = logging.getLogger("phronesis.http")
 T = TypeVar("T")
 RETRY_STATUSES = {408, 409, 425, 429, 500, 502, 503, 504}
 MAX_RETRY_AFTER_S = 300.0
-TRANSIENT_ERRORS = (TimeoutError, socket.timeout, ConnectionError, http.client.HTTPException, OSError)
 
 
 class RemoteRequestsFailed(UserError):
@@ -106,24 +103,27 @@ def _parse_or_fail(parse: Callable[[dict[str, Any]], T], data: dict[str, Any]) -
         raise RequestFailure(f"malformed response: {type(exc).__name__} {str(exc)[:80]}", retryable=True) from None
 
 
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, RequestFailure) and exc.retryable
+
+
 class JSONPoster:
-    """POSTs JSON to `base_url + path` with retries; thread-safe."""
+    """POSTs JSON to `base_url + path` with retries; thread-safe (one pooled httpx client)."""
 
     def __init__(self, base_url: str, timeout_s: float, max_retries: int,
                  auth_header: Callable[[], str | None] = lambda: None,
-                 base_delay_s: float = 0.5, max_delay_s: float = 30.0, seed: int | None = None):
+                 base_delay_s: float = 0.5, max_delay_s: float = 30.0, max_connections: int = 16):
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise UserError(f"{safe_url(base_url)}: expected an http(s)://HOST[:PORT]/PATH base URL")
-        self._https = parts.scheme == "https"
-        self._host, self._port = parts.hostname, parts.port
-        self._prefix = parts.path.rstrip("/")
-        self.display_url = safe_url(base_url)
+        self.display_url = safe_url(base_url)  # also what is requested: a user:password@ part is never sent
         self.timeout_s, self.max_retries = timeout_s, max_retries
-        self.base_delay_s, self.max_delay_s = base_delay_s, max_delay_s
+        self._backoff = wait_exponential_jitter(multiplier=base_delay_s, max=max_delay_s, jitter=base_delay_s)
         self._auth_header = auth_header  # called per request: the key is never stored on the object
-        self._rng = random.Random(seed)
-        self._rng_lock = threading.Lock()
+        # as many pooled connections as threads may post at once (a smaller pool would time requests out while
+        # they wait for one); proxy settings from the environment are not picked up silently
+        self._client = httpx.Client(timeout=timeout_s, trust_env=False,
+                                    limits=httpx.Limits(max_connections=max_connections))
         self.stats = RequestStats()
 
     def __repr__(self) -> str:
@@ -135,69 +135,61 @@ class JSONPoster:
         A response whose shape `parse` rejects (KeyError, TypeError, ...) counts as
         malformed and is retried like truncated JSON."""
         body = json.dumps(payload).encode("utf-8")
-        for attempt in range(self.max_retries + 1):
-            self.stats.add(requests=1)
-            try:
-                return _parse_or_fail(parse, self._post_once(path, body))
-            except RequestFailure as failure:
-                if not failure.retryable or attempt == self.max_retries:
-                    raise
-                self.stats.note_retry(failure.reason.split(":")[0])
-                delay = self._delay(attempt, failure.retry_after)
-                log.info("retrying %s%s in %.2fs (attempt %d/%d): %s", self.display_url, path, delay,
-                         attempt + 1, self.max_retries, failure.reason)
-                time.sleep(delay)
-        raise AssertionError("unreachable")
+        retrying = Retrying(stop=stop_after_attempt(self.max_retries + 1), retry=retry_if_exception(_retryable),
+                            wait=self._wait, before_sleep=self._note_retry(path), reraise=True)
+        return retrying(self._attempt, path, body, parse)
 
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return retry_after  # the server said when; trust it
-        with self._rng_lock:
-            jitter = 0.5 + self._rng.random()  # 0.5x..1.5x so parallel clients spread out
-        return min(self.max_delay_s, self.base_delay_s * (2 ** attempt)) * jitter
+    def _attempt(self, path: str, body: bytes, parse: Callable[[dict[str, Any]], T]) -> T:
+        self.stats.add(requests=1)
+        return _parse_or_fail(parse, self._post_once(path, body))
 
-    def _connection(self) -> http.client.HTTPConnection:
-        cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-        return cls(self._host, self._port, timeout=self.timeout_s)
+    def _wait(self, state: RetryCallState) -> float:
+        retry_after = state.outcome.exception().retry_after
+        return retry_after if retry_after is not None else self._backoff(state)  # the server said when: trust it
+
+    def _note_retry(self, path: str) -> Callable[[RetryCallState], None]:
+        def note(state: RetryCallState) -> None:
+            reason = state.outcome.exception().reason
+            self.stats.note_retry(reason.split(":")[0])
+            log.info("retrying %s%s in %.2fs (attempt %d/%d): %s", self.display_url, path,
+                     state.next_action.sleep, state.attempt_number, self.max_retries, reason)
+        return note
 
     def _post_once(self, path: str, body: bytes) -> dict[str, Any]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         auth = self._auth_header()
         if auth:
             headers["Authorization"] = auth
-        conn = self._connection()
         try:
-            conn.request("POST", self._prefix + path, body=body, headers=headers)
-            response = conn.getresponse()
-            raw = response.read()
-            status, retry_after = response.status, parse_retry_after(response.getheader("Retry-After"))
-        except ssl.SSLCertVerificationError:
-            raise RequestFailure("TLS certificate verification failed", retryable=False) from None
-        except TRANSIENT_ERRORS as exc:
-            raise RequestFailure(f"{_error_kind(exc)}: {type(exc).__name__}", retryable=True) from None
-        finally:
-            conn.close()
-        if status != 200:
-            detail = _error_detail(raw, auth)  # a server may echo our headers back
-            raise RequestFailure(f"HTTP {status}: {detail}", retryable=status in RETRY_STATUSES,
-                                 retry_after=retry_after)
+            response = self._client.post(self.display_url.rstrip("/") + path, content=body, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise RequestFailure(f"timeout: {type(exc).__name__}", retryable=True) from None
+        except httpx.TransportError as exc:
+            if _tls_refused(exc):
+                raise RequestFailure("TLS certificate verification failed", retryable=False) from None
+            raise RequestFailure(f"connection: {type(exc).__name__}", retryable=True) from None
+        if response.status_code != 200:
+            detail = _error_detail(response.content, auth)  # a server may echo our headers back
+            raise RequestFailure(f"HTTP {response.status_code}: {detail}",
+                                 retryable=response.status_code in RETRY_STATUSES,
+                                 retry_after=parse_retry_after(response.headers.get("Retry-After")))
         try:
-            data = json.loads(raw.decode("utf-8"))
+            data = json.loads(response.content.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
-            raise RequestFailure(f"invalid JSON: {len(raw)} bytes that do not parse", retryable=True) from None
+            raise RequestFailure(f"invalid JSON: {len(response.content)} bytes that do not parse",
+                                 retryable=True) from None
         if not isinstance(data, dict):
             raise RequestFailure("invalid JSON: top level is not an object", retryable=True)
         return data
 
 
-def _error_kind(exc: BaseException) -> str:
-    if isinstance(exc, (TimeoutError, socket.timeout)):
-        return "timeout"
-    if isinstance(exc, (ConnectionError, http.client.RemoteDisconnected)):
-        return "connection"
-    if isinstance(exc, http.client.IncompleteRead):
-        return "truncated"
-    return "network"
+def _tls_refused(exc: BaseException) -> bool:
+    """Whether a transport error is a failed certificate check (retrying cannot help) somewhere in its chain."""
+    while exc is not None:
+        if isinstance(exc, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _redact(text: str, auth: str | None) -> str:

@@ -57,8 +57,7 @@ class OpenAIGenerator:
     """
 
     def __init__(self, spec: ModelSpec | str, *, strict: bool = True, base_delay_s: float = 0.5,
-                 max_delay_s: float = 30.0, seed: int | None = None,
-                 assistant_prefix_mode: PrefixMode = "user"):
+                 max_delay_s: float = 30.0, assistant_prefix_mode: PrefixMode = "user"):
         self.spec = ModelSpec.model_validate(spec)
         parsed = parse_ref(self.spec.ref)
         if parsed.scheme != "openai":
@@ -69,7 +68,7 @@ class OpenAIGenerator:
             raise UserError(f"model {self.model_name!r}: env var {self._key_env} (its api_key_env) is not set")
         self._poster = JSONPoster(parsed.target, self.spec.timeout_s, self.spec.max_retries,
                                   auth_header=self._auth_header, base_delay_s=base_delay_s,
-                                  max_delay_s=max_delay_s, seed=seed)
+                                  max_delay_s=max_delay_s, max_connections=self.spec.max_concurrency)
         self.strict = strict
         self.assistant_prefix_mode = assistant_prefix_mode
         self.last_failures: dict[int, str] = {}
