@@ -165,3 +165,17 @@ def test_an_upstream_output_is_named_stage_colon_and_found_through_this_config(t
         ctx.locate("stage:best_of_n/preferences.jsonl")
     with pytest.raises(DataError, match="written stage:best_of_n/sft.jsonl"):  # the old STAGE/FILE spelling
         resolve_data_file(ctx, "best_of_n/sft.jsonl")
+
+
+def test_a_generation_block_keeps_the_stages_own_defaults_for_the_keys_it_leaves_out(tmp_path):
+    from phronesis.stages.best_of_n import BestOfNConfig
+    from phronesis.stages.critique_revise import CritiqueReviseConfig
+
+    sampled = BestOfNConfig(generation={"max_new_tokens": 8}).generation
+    assert (sampled.max_new_tokens, sampled.temperature, sampled.top_p) == (8, 0.8, 0.95)  # not greedy
+    steps = CritiqueReviseConfig(generation={"revision": {"max_new_tokens": 12}}).generation
+    assert (steps.answer.max_new_tokens, steps.critique.max_new_tokens, steps.revision.max_new_tokens) == (128, 80, 12)
+    path = write(tmp_path, "stages: [best_of_n]\nprompts: {harmful_train: x.jsonl, benign_train: y.jsonl}\n"
+                           "best_of_n: {generation: {top_p: 0.5}}\n")
+    assert load_pipeline_config(path, ["best_of_n.generation.max_new_tokens=9"]).best_of_n.generation.model_dump() == \
+        {"max_new_tokens": 9, "temperature": 0.8, "top_p": 0.5}
