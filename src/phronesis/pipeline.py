@@ -251,6 +251,14 @@ class PipelineContext:
                              f"{', '.join(sorted(p.name for p in folder.iterdir()))}")
         return str(path), {name: folder}
 
+    def locate_each(self, named: dict[str, str]) -> tuple[dict[str, str], dict[str, Path]]:
+        """`locate` for each value of `named`: ({key: located}, the upstream folders of them all)."""
+        located, inputs = {}, {}
+        for key, value in named.items():
+            located[key], found = self.locate(value)
+            inputs.update(found)
+        return located, inputs
+
     def model_spec(self, name: str) -> ModelSpec:
         if name not in self.config.models:
             raise ConfigError(f"models.{name}: not configured (have: {', '.join(self.config.models)})")

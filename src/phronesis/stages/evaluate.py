@@ -27,15 +27,6 @@ def stage_model_folder(stage_dir: Path) -> Path:
     raise StageError(f"{stage_dir}: no saved model (adapter_config.json or config.json) to evaluate")
 
 
-def stage_reward_models(cfg: EvaluateConfig, ctx) -> tuple[dict[str, str], dict[str, Path]]:
-    """`reward_models` with `stage:NAME/SUBFOLDER` resolved inside this run; and those stages, as inputs."""
-    paths, inputs = {}, {}
-    for name, ref in cfg.reward_models.items():
-        paths[name], found = ctx.locate(ref)
-        inputs.update(found)
-    return paths, inputs
-
-
 def stage_models(cfg: EvaluateConfig, ctx) -> tuple[list[str], dict[str, Path]]:
     """`NAME=REF[@SYSTEM]` per model, a `stage:NAME` ref made the model that stage saved; and those stages."""
     args, inputs = [], {}
@@ -57,7 +48,7 @@ def run(ctx) -> Any:
 
     cfg: EvaluateConfig = ctx.section("evaluate").model_copy(update={"constitution": ctx.config.constitution})
     model_refs, inputs = stage_models(cfg, ctx)
-    reward_paths, reward_inputs = stage_reward_models(cfg, ctx)
+    reward_paths, reward_inputs = ctx.locate_each(cfg.reward_models)  # stage:train_reward/NAME or paths
     inputs.update(reward_inputs)
 
     def body(stage) -> dict[str, Any]:

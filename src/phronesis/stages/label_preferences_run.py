@@ -12,12 +12,9 @@ from .label_preferences import (STAGE, LabelPreferencesConfig, cai_rows_from_ans
 
 def _files(ctx, cfg: LabelPreferencesConfig) -> tuple[dict[str, Path], dict[str, Path]]:
     """({"pairs"/"dialogues": file}, the upstream stage folders they are in)."""
-    files, inputs = {}, {}
-    for key in ("pairs", "dialogues"):
-        if getattr(cfg, key) is not None:
-            path, found = ctx.locate(getattr(cfg, key))
-            files[key] = Path(path).expanduser()
-            inputs.update(found)
+    located, inputs = ctx.locate_each({key: getattr(cfg, key) for key in ("pairs", "dialogues")
+                                       if getattr(cfg, key) is not None})
+    files = {key: Path(path).expanduser() for key, path in located.items()}
     if not files:
         raise StageError("label_preferences: nothing to label (pairs and dialogues are both null)")
     return files, inputs

@@ -144,11 +144,8 @@ def run(ctx) -> Any:
     from ..training.trl_adapter import train_reward_model
 
     cfg: TrainRewardConfig = ctx.section("train_reward")
-    files, inputs = {}, {}
-    for s in cfg.sets:
-        path, found = ctx.locate(s.data)
-        files[s.name] = Path(path).expanduser()
-        inputs.update(found)
+    located, inputs = ctx.locate_each({s.name: s.data for s in cfg.sets})
+    files = {name: Path(path).expanduser() for name, path in located.items()}
     spec = ctx.model_spec(cfg.model)
     fp = ctx.fingerprint_inputs("train_reward")
 
