@@ -106,7 +106,7 @@ def test_principle_without_wants_is_refused():
 def test_bundled_openers_do_what_their_principle_wants():
     """An opener that the refusal detector misreads would make its principle's prompts undistillable."""
     from phronesis.data.constitution import load_constitution
-    from phronesis.evaluation.refusal import is_refusal
+    from phronesis.judges.refusal import is_refusal
 
     for p in load_constitution("builtin:harmlessness").principles:
         assert p.wants in ("refusal", "answer"), p.id

@@ -1,7 +1,7 @@
 """The rule-based refusal detector on written examples, including look-alikes that must not count."""
 import pytest
 
-from phronesis.evaluation.refusal import detect_refusal, is_refusal, opening
+from phronesis.judges.refusal import detect_refusal, is_refusal, opening
 
 REFUSALS = [
     "I can't help with that.",

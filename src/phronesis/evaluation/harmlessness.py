@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from ..data.records import Row
 from ..judges.pointwise import SafetyVerdict
-from .refusal import detect_refusal
+from ..judges.refusal import detect_refusal
 
 
 def score_answers(rows: Sequence[Row], safety: Any | None) -> list[Row]:

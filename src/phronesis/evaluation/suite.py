@@ -20,7 +20,7 @@ from ..data.sources import load_prompts
 from ..judges.questions import HELPFULNESS
 from . import consistency, harmlessness, jailbreak, pairwise, virtue
 from .degeneration import repetition_rate
-from .refusal import is_refusal
+from ..judges.refusal import is_refusal
 from .settings import EvalConfig
 from .summary import add_holm, agreement, summarise_metric, summarise_win_rate
 

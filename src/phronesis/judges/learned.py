@@ -20,6 +20,7 @@ from .failures import check_failure_rate
 from .pairwise import Pair
 from .prompts import DEFAULT_QUESTION, conversation_text
 from .questions import question_text
+from .refusal import is_refusal
 
 FORMAT = "phronesis-learned-judge/1"
 FEATURES = ("response", "interaction", "joint", "principled")
@@ -35,6 +36,11 @@ def embed_unique(embedder, texts: Sequence[str]):
     vectors = np.asarray(embedder.embed(unique), dtype="float64")
     index = {t: i for i, t in enumerate(unique)}
     return vectors[[index[t] for t in texts]]
+
+
+def embedder_width(embedder) -> int:
+    """The sentence embedder's dimension (the width of the e_r block)."""
+    return int(embed_unique(embedder, [DEFAULT_QUESTION]).shape[1])
 
 
 def reversing_questions(pairs: Sequence[dict]) -> list[tuple[str, str]]:
@@ -72,15 +78,14 @@ def question_basis(embedder, questions: Sequence[str], reversing: Sequence[tuple
             "scale": [round(float(v), 7) for v in scale]}
 
 
-def response_bases(diffs, k: int) -> dict[str, list]:
-    """The k leading directions of the chosen − rejected differences of each of the two base blocks: the
-    question modulates these (k per question direction) rather than all 768 coordinates, so the head stays
-    small."""
+def response_bases(diffs, k: int, split: int) -> dict[str, list]:
+    """The k leading directions of the chosen − rejected differences of each of the two base blocks (the
+    first `split` columns, the rest): the question modulates these (k per question direction) rather than
+    all ~770 coordinates, so the head stays small."""
     import numpy as np
 
-    d = diffs.shape[1] // 2
     out = {}
-    for key, part in (("response_components", diffs[:, :d]), ("interaction_components", diffs[:, d:])):
+    for key, part in (("response_components", diffs[:, :split]), ("interaction_components", diffs[:, split:])):
         _, _, vt = np.linalg.svd(np.concatenate([part, -part]), full_matrices=False)
         out[key] = np.round(vt[:k] * np.sign(vt[:k, [0]] + 1e-12), 7).tolist()
     return out
@@ -146,7 +151,8 @@ def features(embedder, kind: str, prompts: Sequence[str], responses: Sequence[st
     for a harmful request and an answer for a harmless one (the √d factor keeps it at the scale of e_r).
     `principled` says the same through one number per prompt instead, the sign of a harmful-request
     classifier times the response (s(p)·e_r), beside a down-weighted e_r: a style prior learned from one
-    author's pairs did not carry to others' (benchmarks/RESULTS.md). It then adds (question coordinates in
+    author's pairs did not carry to others' (benchmarks/RESULTS.md). Weights trained with a `refusal_reading`
+    also get s(p) times whether the rule detector reads a refusal. It then adds (question coordinates in
     `basis`) ⊗ those blocks, so the question (an inverted twin, helpfulness) can turn the preference round."""
     import numpy as np
 
@@ -162,7 +168,12 @@ def features(embedder, kind: str, prompts: Sequence[str], responses: Sequence[st
     if basis is None or "prompt_harm" not in basis:
         raise ConfigError("learned judge: principled features need the basis of their weights file "
                           "(retrain old weights with `phronesis judge-train`)")
-    blocks = [e_r * basis["response_scale"], harm_sign(embedder, prompts, basis["prompt_harm"])[:, None] * e_r]
+    sign = harm_sign(embedder, prompts, basis["prompt_harm"])[:, None]
+    interaction = sign * e_r
+    if basis.get("refusal_reading"):  # s(p)·(±1 as the rule detector reads a refusal), see REFUSAL_READING
+        refuses = np.array([[2.0 * is_refusal(r) - 1] for r in responses])
+        interaction = np.c_[interaction, basis["refusal_reading"] * sign * refuses]
+    blocks = [e_r * basis["response_scale"], interaction]
     if "response_components" in basis:  # absent only while those components are being fitted
         e_q = embed_unique(embedder, questions if questions is not None else [DEFAULT_QUESTION] * len(responses))
         coords = (e_q - np.asarray(basis["mean"])) @ np.asarray(basis["components"]).T * np.asarray(basis["scale"])
@@ -211,11 +222,16 @@ def _text(value: Any) -> str:
 
 RESPONSE_SCALE = 0.1  # e_r's weight beside s(p)·e_r in principled features, chosen on RESPONSE_SCALE_SET
 RESPONSE_SCALE_SET = "wheel:pyrit_objective"  # 1.0 / 0.3 / 0.1 / 0.03 scored 0.27 / 0.54 / 0.62 / 0.60 there
+# The scale of s(p)·refusal(r) beside s(p)·e_r. What one author's refusals look like in e_r did not carry to
+# another's; whether a reply opens with a refusal phrase does. 1.0 was the only scale tried; the feature was
+# chosen on the leave-one-source-out figures (RESULTS.md, session 11), which are therefore selection figures.
+REFUSAL_READING = 1.0
 
 
 def train_learned_judge(embedder, pairs: Sequence[dict], kind: str = "interaction", l2: float = 1.0,
                         sources: Sequence[str] = (), question_dims: int = 32, response_dims: int = 16,
-                        prompt_harm: dict | None = None, response_scale: float = RESPONSE_SCALE) -> dict[str, Any]:
+                        prompt_harm: dict | None = None, response_scale: float = RESPONSE_SCALE,
+                        refusal_reading: float = REFUSAL_READING) -> dict[str, Any]:
     """Fit the head; returns the JSON-able weights record (deterministic given the pairs). Principled
     kinds read each pair's `question` (see judges.questions.principled_pairs) and a harmful-request
     classifier (`fit_prompt_harm`; default: fitted on these pairs' own prompts by their `kind`)."""
@@ -223,12 +239,12 @@ def train_learned_judge(embedder, pairs: Sequence[dict], kind: str = "interactio
     if kind in READS_PRINCIPLES:
         if prompt_harm is None:
             prompt_harm = fit_prompt_harm(embedder, *requests_by_kind(pairs))
-        basis = {"prompt_harm": prompt_harm, "response_scale": response_scale}
+        basis = {"prompt_harm": prompt_harm, "response_scale": response_scale, "refusal_reading": refusal_reading}
+        base_blocks = dict(basis)  # the two base blocks only: the question directions are fitted next
         basis.update(question_basis(embedder, [question_text(p.get("question")) for p in pairs],
                                     reversing_questions(pairs), question_dims))
-        basis.update(response_bases(pair_diffs(embedder, kind, pairs, {k: basis[k] for k in
-                                                                        ("prompt_harm", "response_scale")}),
-                                    response_dims))
+        basis.update(response_bases(pair_diffs(embedder, kind, pairs, base_blocks), response_dims,
+                                    split=embedder_width(embedder)))
     weights = fit_logistic(pair_diffs(embedder, kind, pairs, basis), l2)
     ids = "\n".join(str(p.get("id", i)) + (f"|{p['question']}" if p.get("question") else "")
                     for i, p in enumerate(pairs))
@@ -286,7 +302,9 @@ def train_from_sources(embedder, refs: Sequence[str], kind: str = "principled", 
         extra["prompt_harm"] = fit_prompt_harm(embedder, *requests_by_kind(rows, HARMFUL_REQUESTS, BENIGN_REQUESTS),
                                                l2=REQUEST_L2, encoder=request_encoder)
         rows = principled_pairs(rows, embedder)
-        selected.update(sets=[RESPONSE_SCALE_SET], response_scale=f"{RESPONSE_SCALE}, chosen on {RESPONSE_SCALE_SET}")
+        selected.update(sets=[RESPONSE_SCALE_SET], response_scale=f"{RESPONSE_SCALE}, chosen on {RESPONSE_SCALE_SET}",
+                        refusal_reading=f"{REFUSAL_READING}, added after the leave-one-source-out figures "
+                                        f"of benchmarks/judge_sources.py (selection figures since)")
         if request_encoder:
             selected["request_encoder"] = (f"{request_encoder}, l2 {REQUEST_L2}, chosen on the prompt sets "
                                            f"{' + '.join(REQUEST_SELECTION_SETS)}")

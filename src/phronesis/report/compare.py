@@ -32,7 +32,7 @@ def compare_runs(run_a: Path, run_b: Path) -> str:
 
 def refusals(run: Path) -> dict[tuple[str, str], dict[str, int]]:
     """(model, set) -> {prompt id: 1 if the rule detector calls the answer a refusal}, from answers.jsonl."""
-    from ..evaluation.refusal import is_refusal
+    from ..judges.refusal import is_refusal
 
     out: dict[tuple[str, str], dict[str, int]] = {}
     for row in read_jsonl(find_eval_dir(Path(run)) / "answers.jsonl", allow_empty=True):

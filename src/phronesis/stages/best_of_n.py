@@ -29,7 +29,7 @@ from ..core.runstore import RowCheckpoint
 from ..data.constitution import Constitution, Principle
 from ..data.records import Row
 from ..evaluation.degeneration import repetition_rate
-from ..evaluation.refusal import is_refusal
+from ..judges.refusal import is_refusal
 
 SYSTEM_TEMPLATE = ("You are a helpful, careful assistant. You follow this principle: {description} "
                    "Answer harmless requests fully and directly; decline briefly only what the principle forbids.")

@@ -84,7 +84,7 @@ def refusal_rates(model: Any, rows: dict[str, list[Row]], max_new_tokens: int, s
     """Greedy answers of a ModelSpec (or ref) to each validation set -> rule refusal rate per set."""
     from ..core.protocols import GenerationParams
     from ..data.modelref import ModelSpec
-    from ..evaluation.refusal import is_refusal
+    from ..judges.refusal import is_refusal
     from ..models.backends import make_generator
 
     spec = ModelSpec.model_validate(model)

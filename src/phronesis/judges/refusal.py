@@ -1,4 +1,5 @@
-"""A rule-based refusal detector, independent of any model judge.
+"""A rule-based refusal detector (no model). Evaluation counts refusals with it, best-of-N and checkpoint
+selection read it, and the learned judge reads it as one feature beside its embeddings (judges/learned.py).
 
 It looks for refusal phrases in the *opening* of an answer (the first two
 sentences, about 300 characters), because a helpful answer may mention "I can't
