@@ -2,12 +2,12 @@
 
 Training sources: the bundled calibration pairs (project-written), pyrit's human harm scores
 (`wheel:pyrit_harm`) and pyrit's human objective labels (`wheel:pyrit_objective`). For each source
-the judge is trained on the others with `judge-train`'s own code (`train_from_sources`, few-shot
-examples included, the shipped weights' l2 rather than a fresh cross-validation per fold) and scored on it
-with `judge-eval`'s (`evaluate_judge`, seeded random slots).
+the judge is trained on the others with `judge-train`'s own code and defaults (`train_from_sources`, few-shot
+examples included, l2 chosen by cross-validation on that fold's training pairs) and scored on it with
+`judge-eval`'s (`evaluate_judge`, seeded random slots).
 Sets that never train any fold are scored by every fold: the bundled held-out pairs (the gate set)
 and, where ../shared/data is present, the hh-rlhf harmless-base test split (sampled).
-Run (about 10 min on 2 cores):
+Run (about 15 min on 2 cores):
     flock /tmp/phronesis-heavy.lock env PYTHONPATH=src .venv/bin/python benchmarks/judge_sources.py OUT_DIR
 Writes OUT_DIR/judge_sources.json and prints a markdown table.
 """
@@ -37,10 +37,6 @@ def scored(judge, rows) -> dict:
 
 
 def main(out: Path, kinds=("principled",)) -> None:
-    from phronesis.judges import DEFAULT_WEIGHTS
-    from phronesis.judges.learned import load_weights
-
-    l2s = (load_weights(DEFAULT_WEIGHTS)["l2"],)
     out.mkdir(parents=True, exist_ok=True)
     embedder = CachedEmbedder(TransformersEmbedder())
     rows = {ref: load_pairs(ref) for ref in SOURCES + [GATE]}
@@ -48,18 +44,19 @@ def main(out: Path, kinds=("principled",)) -> None:
         rows["hh-rlhf harmless-base test (sample)"] = random.Random(0).sample(load_pairs(HH), HH_SAMPLE)
     results = []
     for kind in kinds:
-        for l2 in l2s:
-            for left_out in SOURCES + [None]:
-                started = time.perf_counter()
-                trained = [s for s in SOURCES if s != left_out]
-                judge = LearnedPairJudge(embedder, train_from_sources(embedder, trained, kind, l2))
-                scored_on = [left_out] if left_out else [s for s in rows if s not in SOURCES]
-                for name in scored_on:
-                    results.append({"features": kind, "l2": l2, "trained_on": trained, "scored_on": name,
-                                    **scored(judge, rows[name]), "seconds": round(time.perf_counter() - started)})
-                    print(json.dumps(results[-1]), flush=True)
-                (out / "judge_sources.json").write_text(json.dumps({"machine": machine(), "results": results},
-                                                                   indent=1))
+        for left_out in SOURCES + [None]:
+            started = time.perf_counter()
+            trained = [s for s in SOURCES if s != left_out]
+            record = train_from_sources(embedder, trained, kind)
+            judge = LearnedPairJudge(embedder, record)
+            scored_on = [left_out] if left_out else [s for s in rows if s not in SOURCES]
+            for name in scored_on:
+                results.append({"features": kind, "l2": record["l2"], "cv_accuracy": record["selected_by"].get(
+                    "cv_accuracy"), "trained_on": trained, "scored_on": name, **scored(judge, rows[name]),
+                    "seconds": round(time.perf_counter() - started)})
+                print(json.dumps(results[-1]), flush=True)
+            (out / "judge_sources.json").write_text(json.dumps({"machine": machine(), "results": results},
+                                                               indent=1))
     print("| features | l2 | scored on (never trained on) | trained on | n | accuracy [95% CI] | longer wins |")
     print("|---|---|---|---|---|---|---|")
     for r in results:
