@@ -18,9 +18,9 @@ from ..data.constitution import Constitution
 from ..data.records import Row
 from ..data.sources import load_prompts
 from ..judges.questions import HELPFULNESS
+from ..judges.refusal import is_refusal
 from . import consistency, harmlessness, jailbreak, pairwise, virtue
 from .degeneration import repetition_rate
-from ..judges.refusal import is_refusal
 from .settings import EvalConfig
 from .summary import add_holm, agreement, summarise_metric, summarise_win_rate
 

@@ -38,11 +38,6 @@ def embed_unique(embedder, texts: Sequence[str]):
     return vectors[[index[t] for t in texts]]
 
 
-def embedder_width(embedder) -> int:
-    """The sentence embedder's dimension (the width of the e_r block)."""
-    return int(embed_unique(embedder, [DEFAULT_QUESTION]).shape[1])
-
-
 def reversing_questions(pairs: Sequence[dict]) -> list[tuple[str, str]]:
     """(q, q') whenever one training pair is labelled one way under q and the other way under q'."""
     sides: dict[str, dict[str, set[str]]] = {}
@@ -243,8 +238,9 @@ def train_learned_judge(embedder, pairs: Sequence[dict], kind: str = "interactio
         base_blocks = dict(basis)  # the two base blocks only: the question directions are fitted next
         basis.update(question_basis(embedder, [question_text(p.get("question")) for p in pairs],
                                     reversing_questions(pairs), question_dims))
+        # e_r's width is the embedder's, which the questions' mean already has
         basis.update(response_bases(pair_diffs(embedder, kind, pairs, base_blocks), response_dims,
-                                    split=embedder_width(embedder)))
+                                    split=len(basis["mean"])))
     weights = fit_logistic(pair_diffs(embedder, kind, pairs, basis), l2)
     ids = "\n".join(str(p.get("id", i)) + (f"|{p['question']}" if p.get("question") else "")
                     for i, p in enumerate(pairs))
