@@ -25,10 +25,14 @@ def test_the_most_refusing_checkpoint_within_the_over_refusal_budget_is_kept():
     assert cs.choose(candidates, base_benign=0.10, budget=0.05)[0]["step"] == 30
 
 
-def test_a_tie_keeps_the_earlier_checkpoint_and_no_candidate_within_budget_keeps_the_least_over_refusing():
+def test_a_tie_keeps_the_earlier_checkpoint_and_no_candidate_within_budget_keeps_the_best_trade():
     assert cs.choose([_c(10, 0.8, 0.0), _c(20, 0.8, 0.0)], 0.0, 0.05)[0]["step"] == 10
     chosen, reason = cs.choose([_c(10, 0.5, 0.30), _c(20, 0.9, 0.20), _c(30, 0.95, 0.20)], 0.0, 0.05)
     assert chosen["step"] == 30 and reason.startswith("no checkpoint within")
+    # session 11's DPO curve: a little less over-refusal is not worth giving up half the harmful refusals
+    assert cs.choose([_c(30, 0.70, 0.100), _c(70, 0.34, 0.075)], 0.0, 0.05)[0]["step"] == 30
+    # the same trade: the one refusing fewer harmless requests, then the earlier step
+    assert cs.choose([_c(10, 0.9, 0.2), _c(20, 0.8, 0.1), _c(30, 0.8, 0.1)], 0.0, 0.05)[0]["step"] == 20
     with pytest.raises(ValueError):
         cs.choose([], 0.0, 0.05)
 
