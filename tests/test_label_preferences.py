@@ -38,10 +38,36 @@ def test_three_virtue_sets_follow_the_votes_and_drop_ties(tmp_path):
     assert [r["chosen"][-1]["content"] for r in sets["motivation"]] == ["motive GOOD", "motive GOOD"]
     assert sets["motivation"][0]["chosen"][0]["content"] == "answer BAD"  # d1's conversation b won
     assert [r["chosen"][-1]["content"] for r in sets["consequences"]] == ["utility GOOD"]
-    assert counts["consequences"] == {"pairs": 1, "ties_dropped": 1, "failed": 0}
+    assert counts["consequences"] == {"pairs": 1, "ties_dropped": 1, "failed": 0, "virtues_split": 0}
     assert sets["action"][0]["prompt"] == [rows[0]["conversations"][0][0]]
     assert set(sets["action"][0]["votes"]) == {v.id for v in framework.virtues}
     assert all(has_shape(r, VirtuePairRow) for rows_ in sets.values() for r in rows_)  # records.py says so
+
+
+class ContraryVirtueJudge(MarkerJudge):
+    """Follows the markers, except that one virtue prefers the other conversation."""
+
+    def __init__(self, contrary: str):
+        self.contrary = contrary
+
+    def compare(self, prompt, a, b, principle=None):
+        verdict = super().compare(prompt, a, b, principle)
+        return verdict if principle != self.contrary else super().compare(prompt, b, a, principle)
+
+
+def test_virtues_that_disagree_are_counted_and_still_decided_by_votes(tmp_path):
+    rows = [{"id": "d1", "prompt": "x", "conversations": [conversation("GOOD", "same", "same"),
+                                                          conversation("BAD", "same", "same")]}]
+    framework = load_framework()
+    cfg = LabelPreferencesConfig(dialogues="stage:virtue_dialogues/dialogues.jsonl")
+    judge = ContraryVirtueJudge(framework.virtues[0].comparison)
+    decisions = label_virtue(judge, rows, framework, cfg, RowCheckpoint(tmp_path / "ck.jsonl"))
+    sets, counts = virtue_sets(rows, decisions, framework)
+    votes = sets["action"][0]["votes"]
+    assert votes[framework.virtues[0].id] < 0.5 < votes[framework.virtues[1].id]
+    assert sets["action"][0]["chosen"][-1]["content"] == "answer GOOD"  # the other virtues outvote it
+    assert counts["action"]["virtues_split"] == 1
+    assert counts["motivation"] == {"pairs": 0, "ties_dropped": 1, "failed": 0, "virtues_split": 0}
 
 
 def test_cai_pairs_are_reordered_by_the_judge_and_filtered_by_confidence(tmp_path):

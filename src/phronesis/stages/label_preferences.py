@@ -113,14 +113,16 @@ def label_virtue(judge, rows: Sequence[Row], framework: VirtueFramework, cfg: La
 
 
 def virtue_sets(dialogues: Sequence[Row], decisions: Sequence[Row], framework: VirtueFramework) -> tuple[dict, dict]:
-    """{dimension: preference rows} plus counts; ties (p = 0.5) and failures are dropped and counted."""
+    """{dimension: preference rows} plus counts; ties (p = 0.5) and failures are dropped and counted, and
+    `virtues_split` counts the dialogues on which the virtues did not all prefer the same conversation."""
     by_id = {d["id"]: d for d in decisions}
     sets, counts = {}, {}
     for index, dim in enumerate(framework.dimensions):
-        rows, ties, failed = [], 0, 0
+        rows, ties, failed, split = [], 0, 0, 0
         for row in dialogues:
             verdict = by_id[row["id"]]["dimensions"][dim.id]
             p = verdict["p"]
+            split += len({v > 0.5 for v in verdict["p_virtues"].values() if v is not None and v != 0.5}) > 1
             if p is None or p == 0.5:
                 ties, failed = ties + (p == 0.5), failed + (p is None)
                 continue
@@ -129,7 +131,7 @@ def virtue_sets(dialogues: Sequence[Row], decisions: Sequence[Row], framework: V
             rows.append(preference_row(f"{row['id']}/{dim.id}", prompt, chosen, rejected, dimension=dim.id, p=p,
                                        p_chosen=max(p, 1 - p), margin=abs(p - 0.5), votes=verdict["p_virtues"]))
         sets[dim.id] = rows
-        counts[dim.id] = {"pairs": len(rows), "ties_dropped": ties, "failed": failed}
+        counts[dim.id] = {"pairs": len(rows), "ties_dropped": ties, "failed": failed, "virtues_split": split}
     return sets, counts
 
 
