@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import StageError
-from ..core.io import atomic_write_jsonl, read_jsonl
+from ..core.io import atomic_write_jsonl, iter_jsonl, read_jsonl
 from .label_preferences import (STAGE, LabelPreferencesConfig, cai_rows_from_answers, confidence_filter,
                                 label_cai, label_virtue, virtue_sets)
 
@@ -22,8 +22,8 @@ def _files(ctx, cfg: LabelPreferencesConfig) -> tuple[dict[str, Path], dict[str,
 
 def _cai_rows(path: Path) -> list:
     """Pairs as they are, or generate's answers (rows with `completions`) made into pairs."""
-    rows = read_jsonl(path)
-    if "completions" in rows[0] and "chosen" not in rows[0]:
+    first = next((row for _, row in iter_jsonl(path)), {})  # its shape says which of the two it is
+    if "completions" in first and "chosen" not in first:
         pairs = cai_rows_from_answers(read_jsonl(path, required=("id", "prompt", "completions")))
         if not pairs:
             raise StageError(f"{path}: answers with one completion each; generate.n >= 2 makes pairs")
