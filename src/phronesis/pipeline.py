@@ -289,11 +289,12 @@ class PipelineContext:
         used_models = {getattr(section, a) for a in ("model", "judge_model", "embedder", "teacher")
                        if getattr(section, a, None) in self.config.models}
         sets = getattr(section, "prompt_sets", []) or []
-        inputs = {"section": section.model_dump(mode="json"),
+        dumped = section.model_dump(mode="json")
+        inputs = {"section": dumped,
                   "models": {m: self.config.models[m].model_dump(mode="json") for m in sorted(used_models)},
                   "prompts": {s: [self.config.prompts[s].model_dump(mode="json"),
                                   source_fingerprint(self.config.prompts[s])] for s in sets},
-                  "files": {value: file_fingerprint(path) for _, value in config_strings(section.model_dump(mode="json"), stage)
+                  "files": {value: file_fingerprint(path) for _, value in config_strings(dumped, stage)
                             if (path := named_file(value)) is not None}}
         selection = getattr(section, "select", None)
         if selection is not None:  # the validation files choose the published checkpoint, with the goal
