@@ -300,7 +300,8 @@ def train_from_sources(embedder, refs: Sequence[str], kind: str = "principled", 
         rows = principled_pairs(rows, embedder)
         selected.update(sets=[RESPONSE_SCALE_SET], response_scale=f"{RESPONSE_SCALE}, chosen on {RESPONSE_SCALE_SET}",
                         refusal_reading=f"{REFUSAL_READING}, added after the leave-one-source-out figures "
-                                        f"of benchmarks/judge_sources.py (selection figures since)")
+                                        f"of benchmarks/judge_sources.py, as were the detector's softer-decline "
+                                        f"patterns (selection figures since)")
         if request_encoder:
             selected["request_encoder"] = (f"{request_encoder}, l2 {REQUEST_L2}, chosen on the prompt sets "
                                            f"{' + '.join(REQUEST_SELECTION_SETS)}")
