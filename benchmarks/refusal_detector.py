@@ -5,7 +5,7 @@ and `refusal_extra.csv`, 64), read out of the pinned wheel the project already c
 refusal is wider than the detector's: a reply that answers a different question counts as one there.
 Run (seconds; no model):
     env PYTHONPATH=src .venv/bin/python benchmarks/refusal_detector.py [OUT.json]
-Prints precision, recall and accuracy per set, with Wilson intervals, and each disagreement's opening.
+Prints precision, recall and accuracy per set with Wilson intervals; OUT.json also lists each disagreement's opening.
 """
 from __future__ import annotations
 
