@@ -134,19 +134,3 @@ def test_pairs_may_be_a_pair_file_or_generates_answers(tmp_path):
     with pytest.raises(DataError, match="pairs.jsonl: line 1: missing column 'rejected'"):
         _cai_rows(pairs)
 
-
-def test_label_preferences_reads_pairs_or_generate_answers_and_names_what_is_missing(tmp_path):
-    from phronesis.core.errors import DataError, StageError
-    from phronesis.stages.label_preferences_run import _cai_rows
-
-    answers = tmp_path / "answers.jsonl"
-    answers.write_text(json.dumps({"id": "a", "prompt": "q", "completions": ["one", "two"]}) + "\n")
-    assert [(r["chosen"], r["rejected"]) for r in _cai_rows(answers)] == [("one", "two")]
-    answers.write_text(json.dumps({"id": "a", "prompt": "q", "completions": ["one"]}) + "\n")
-    with pytest.raises(StageError, match="generate.n >= 2"):
-        _cai_rows(answers)
-    pairs = tmp_path / "pairs.jsonl"
-    pairs.write_text(json.dumps({"id": "p", "prompt": "q", "chosen": "x", "rejected": "y"}) + "\n"
-                     + json.dumps({"id": "r", "prompt": "q", "chosen": "x"}) + "\n")
-    with pytest.raises(DataError, match="line 2: missing column 'rejected'"):
-        _cai_rows(pairs)
