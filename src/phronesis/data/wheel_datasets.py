@@ -73,6 +73,12 @@ WHEEL_DATASETS: dict[str, WheelDataset] = {
 }
 
 
+def commented_csv_rows(wheel: zipfile.ZipFile, member: str) -> list[dict[str, str]]:
+    """The rows of one of pyrit's scorer-eval CSVs, whose header may follow `#` comment lines."""
+    lines = wheel.read(member).decode("utf-8").splitlines(True)
+    return list(csv.DictReader(io.StringIO("".join(l for l in lines if not l.startswith("#")))))
+
+
 def _scored_replies(wheel: zipfile.ZipFile, prefix: str) -> dict[str, dict[str, list[tuple[float, str]]]]:
     """{csv stem: {objective: [(mean human score, reply)]}} of pyrit's scorer-eval CSVs under `prefix`.
     The *_multi_score and mini_* files repeat the main files' rows and are skipped."""
@@ -80,8 +86,7 @@ def _scored_replies(wheel: zipfile.ZipFile, prefix: str) -> dict[str, dict[str, 
     members = sorted(n for n in wheel.namelist() if n.startswith(prefix) and n.endswith(".csv")
                      and "multi_score" not in n and "/mini_" not in n)
     for member in members:
-        lines = wheel.read(member).decode("utf-8").splitlines(True)
-        table = list(csv.DictReader(io.StringIO("".join(l for l in lines if not l.startswith("#")))))
+        table = commented_csv_rows(wheel, member)
         scored: dict[str, list[tuple[float, str]]] = {}
         for item in table:
             columns = [c for c in item if c and c.startswith("human_score") and item[c] not in (None, "")]
